@@ -1,0 +1,88 @@
+"""Serve a WSGI application on a local port in a background thread, and take it down on demand.
+
+"down" in the fault language means connection refused, not an error page, so the host closes its
+listening socket while its system is down and opens it again (same port) when the fault clears.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import socket
+import threading
+from typing import Any
+
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+
+from sandbox.faults import FaultBoard
+
+# Request lines carry query strings (e-mail addresses, phone numbers): never log them.
+logging.getLogger("werkzeug").setLevel(logging.ERROR)
+
+
+class PortInUseError(RuntimeError):
+    """The chosen port is taken; the message is one line for the user."""
+
+
+class _QuietHandler(WSGIRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+class ServiceHost:
+    """One system's HTTP endpoint: start, stop, and follow the board's `down` fault."""
+
+    def __init__(self, name: str, app: Any, port: int, host: str = "127.0.0.1",
+                 board: FaultBoard | None = None) -> None:
+        self.name = name
+        self.app = app
+        self.host = host
+        self.port = port or free_port(host)
+        self.board = board
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        if board is not None:
+            board.on_change(self._follow_board)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> None:
+        with self._lock:
+            if self._server is not None:
+                return
+            try:
+                server = make_server(self.host, self.port, self.app, threaded=True, request_handler=_QuietHandler)
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    raise PortInUseError(f"{self.name}: port {self.port} on {self.host} is already in use") from None
+                raise
+            server.daemon_threads = True
+            self._server = server
+            self._thread = threading.Thread(target=server.serve_forever, name=f"sandbox-{self.name}", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        with self._lock:
+            server, self._server = self._server, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+
+    def _follow_board(self) -> None:
+        if self.board is None:
+            return
+        if self.board.is_down(self.name):
+            self.stop()
+        else:
+            self.start()
