@@ -50,6 +50,7 @@ class ServiceHost:
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._closed = False  # stop() is final: board changes no longer reopen the port
         if board is not None:
             board.on_change(self._follow_board)
 
@@ -58,8 +59,12 @@ class ServiceHost:
         return f"http://{self.host}:{self.port}"
 
     def start(self) -> None:
+        self._closed = False
+        self._open()
+
+    def _open(self) -> None:
         with self._lock:
-            if self._server is not None:
+            if self._server is not None or self._closed:
                 return
             try:
                 server = make_server(self.host, self.port, self.app, threaded=True, request_handler=_QuietHandler)
@@ -73,6 +78,10 @@ class ServiceHost:
             self._thread.start()
 
     def stop(self) -> None:
+        self._closed = True
+        self._close()
+
+    def _close(self) -> None:
         with self._lock:
             server, self._server = self._server, None
         if server is not None:
@@ -83,6 +92,6 @@ class ServiceHost:
         if self.board is None:
             return
         if self.board.is_down(self.name):
-            self.stop()
+            self._close()
         else:
-            self.start()
+            self._open()

@@ -159,6 +159,7 @@ class VoltAccount:
     display_name: str
     created_at: datetime
     status: str  # active | closed
+    customer_id: int | None = None  # billing customer number the user linked for contract discounts
 
 
 @dataclass(slots=True)
