@@ -1,0 +1,137 @@
+"""Controller profiles: one YAML file of facts per controller, loaded into a typed model.
+
+Why data and not code: the facts (legal name, registration number, deadlines, supervisory
+authority, later purposes, retention and recipients) come from each controller's privacy notice
+and change when the notice changes; a lawyer or the DPO should be able to review a diff of one
+YAML file. The model types only the fields the intake needs and keeps every other key
+(``extra="allow"``), so other parts of the pipeline can extend the same files without touching
+this loader.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+PROFILE_DIR = Path(__file__).resolve().parent
+"""Directory holding ``<controller id>.yaml`` files."""
+
+_ID_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$")
+
+Country = Literal["EE", "LV", "LT"]
+Language = Literal["et", "lv", "ru", "en"]
+
+
+class ProfileError(ValueError):
+    """A profile is unknown or its file does not describe a usable controller."""
+
+
+class SupervisoryAuthority(BaseModel):
+    """The authority a data subject may complain to (GDPR Art. 15(1)(f), Art. 77)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    name: str = Field(min_length=1)
+    url: str = Field(min_length=1)
+
+
+class ControllerProfile(BaseModel):
+    """Facts about one controller; unknown keys are kept for the parts of the pipeline that add them."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    id: str
+    legal_name: str = Field(min_length=1)
+    registration_number: str | None = None
+    country: Country
+    time_zone: str
+    languages: tuple[Language, ...] = Field(min_length=1)
+    answer_deadline_months: int = Field(default=1, ge=1, le=1)
+    extension_months: int = Field(default=2, ge=0, le=2)
+    promised_answer_days: int | None = Field(default=None, ge=1, le=31)
+    signed_requests_required: bool = False
+    supervisory_authority: SupervisoryAuthority
+
+    @field_validator("id")
+    @classmethod
+    def _id_is_safe(cls, value: str) -> str:
+        if not _ID_RE.fullmatch(value):
+            raise ValueError("controller id must be lowercase letters, digits and hyphens")
+        return value
+
+    @field_validator("time_zone")
+    @classmethod
+    def _time_zone_exists(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError("time_zone is not an IANA time zone") from exc
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The controller's time zone, in which the date of receipt of a request is counted."""
+        return ZoneInfo(self.time_zone)
+
+    @property
+    def default_language(self) -> Language:
+        """The first listed language: used when a ticket does not say which language it wants."""
+        return self.languages[0]
+
+
+def is_valid_controller_id(controller_id: str) -> bool:
+    """True when the id has the safe shape of a profile id (it may still be unknown)."""
+    return bool(_ID_RE.fullmatch(controller_id))
+
+
+def list_controllers() -> list[str]:
+    """Ids of every controller that has a profile file, sorted."""
+    return sorted(p.stem for p in PROFILE_DIR.glob("*.yaml") if _ID_RE.fullmatch(p.stem))
+
+
+@lru_cache(maxsize=64)
+def load_profile(controller_id: str) -> ControllerProfile:
+    """Load and validate ``<controller_id>.yaml``.
+
+    The id is checked against a strict pattern before it touches the file system, so a ticket's
+    controller field can never name a path outside this directory.
+    """
+    if not isinstance(controller_id, str) or not _ID_RE.fullmatch(controller_id):
+        raise ProfileError("controller id has an invalid format")
+    path = PROFILE_DIR / f"{controller_id}.yaml"
+    if not path.is_file():
+        raise ProfileError(f"unknown controller {controller_id!r} (known: {', '.join(list_controllers())})")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ProfileError(f"profile {controller_id!r} cannot be read: {type(exc).__name__}") from exc
+    if not isinstance(data, dict):
+        raise ProfileError(f"profile {controller_id!r} is not a mapping")
+    try:
+        profile = ControllerProfile.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ProfileError(f"profile {controller_id!r}: {where}: {first['msg']}") from exc
+    if profile.id != controller_id:
+        raise ProfileError(f"profile file {controller_id!r} declares a different id")
+    return profile
+
+
+__all__ = [
+    "PROFILE_DIR",
+    "ControllerProfile",
+    "Country",
+    "Language",
+    "ProfileError",
+    "SupervisoryAuthority",
+    "is_valid_controller_id",
+    "list_controllers",
+    "load_profile",
+]
