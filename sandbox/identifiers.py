@@ -21,7 +21,7 @@ def estonian_personal_code(birth: date, female: bool, serial: int) -> str:
     century = (birth.year - 1800) // 100  # 1900s -> 1, 2000s -> 2
     first = 2 * century + (2 if female else 1)
     body = f"{first}{birth:%y%m%d}{serial % 1000:03d}"
-    return body + ik.calc_check_digit(body)
+    return body + ik.calc_check_digit(body + "0")  # stdnum ignores the last character given
 
 
 def latvian_personal_code(birth: date, serial: int) -> str:
