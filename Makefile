@@ -1,0 +1,42 @@
+# The two commands of the README: `make demo` and `make test`. Both create .venv on first use.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: install demo test lint bench bench-quick sandbox ui clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+## make demo: install, then run the main job on the embedded default (sandbox systems, SQLite storage)
+demo: install
+	$(BIN)/dsar demo
+
+## make test: install, lint, then the whole test suite
+test: install
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -n 2 --dist loadfile -q
+
+lint: install
+	$(BIN)/ruff check .
+
+## make bench: the benchmarks, written to bench/results.json
+bench: install
+	$(BIN)/python -m bench
+
+## make bench-quick: the same benchmarks at a small size (what CI runs)
+bench-quick: install
+	$(BIN)/python -m bench --quick
+
+## make sandbox: the simulated systems in the foreground (settings in .sandbox/sandbox.env)
+sandbox: install
+	$(BIN)/dsar sandbox up
+
+clean:
+	rm -rf .sandbox .dagster_home out .pytest_cache .ruff_cache

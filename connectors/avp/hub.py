@@ -1,0 +1,157 @@
+"""The data hub's wire protocol: JWT bearer, document headers, pacing, retries, Decimal JSON.
+
+Why a transport of its own rather than `connectors.http.JsonClient`: the hub's envelope needs
+things a generic JSON client does not do —
+
+- every call is a "document": it carries `x-document-date-time` and a fresh UUID
+  `x-document-identification`, and the answer must echo that UUID in
+  `x-original-document-identification`. An answer that does not is not the answer to our
+  question (a proxy mix-up, a cached page): it is retried once, and a second mismatch fails the
+  operation;
+- kWh values are parsed as `Decimal` (`json.loads(parse_float=Decimal)`): a float round-trip is not
+  exact for 3-decimal values and the export must keep them exactly;
+- the hub's problem code (`{"problem": {"code": ...}}`, e.g. `PERIOD_TOO_LONG`) goes into error
+  messages (codes are fixed vocabulary; the free-text `message` may quote the request, so it never
+  does);
+- 404 means "none" on the look-ups, so the caller decides per call whether 404 is an answer.
+
+Everything else is the shared machinery: `call_with_retries` (bounded, exponential backoff with
+jitter, Retry-After honoured), `MinIntervalLimiter` (the client side of the hub's per-client rate
+limit; the token endpoint is not rate-limited, so fetching a token does not take a slot), and
+`ClientCredentials` (token cached until shortly before it expires; a 401 drops it and retries).
+Error messages carry the operation (the path), status and problem code — never bodies or URLs.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import httpx
+
+from connectors.errors import PermanentError, TransientError, TruncatedPage
+from connectors.http import DEFAULT_TIMEOUT, ClientCredentials, parse_retry_after
+from connectors.retry import MinIntervalLimiter, RetryPolicy, call_with_retries
+
+SYSTEM = "avp"
+DOCUMENT_TIME = "x-document-date-time"
+DOCUMENT_ID = "x-document-identification"
+ORIGINAL_DOCUMENT_ID = "x-original-document-identification"
+PROBLEM_CODE = re.compile(r"[A-Z][A-Z0-9_]{0,59}")
+
+T = TypeVar("T")
+Json = dict[str, Any]
+
+
+class HubClient:
+    """POSTs JSON documents to the hub's market-participant API; counts every call it sends."""
+
+    def __init__(self, base_url: str, credentials: ClientCredentials, *, policy: RetryPolicy | None = None,
+                 limiter: MinIntervalLimiter | None = None, timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+                 transport: httpx.BaseTransport | None = None) -> None:
+        self.credentials = credentials
+        self.policy = policy or RetryPolicy()
+        self.limiter = limiter
+        self.client = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout, transport=transport)
+        self.calls_by_path: Counter[str] = Counter()
+        self.refused = 0  # 429 answers received (pacing should keep this at 0)
+        self._lock = threading.Lock()
+
+    @property
+    def calls(self) -> int:
+        with self._lock:
+            return sum(self.calls_by_path.values())
+
+    def post(self, path: str, body: Json, *, not_found: bool = True,
+             parse: Callable[[Json], T] | None = None) -> T | Json | None:
+        """Send `body` to `path` with retries; None on 404 when `not_found` says 404 means "none".
+
+        `parse` runs inside the attempt, so a page it finds short (`TruncatedPage`) is fetched again.
+        """
+        mismatches = 0
+
+        def attempt() -> T | Json | None:
+            nonlocal mismatches
+            headers = self._bearer()
+            if self.limiter:
+                self.limiter.wait()
+            document_id = str(uuid.uuid4())
+            headers[DOCUMENT_TIME] = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+            headers[DOCUMENT_ID] = document_id
+            with self._lock:
+                self.calls_by_path[path] += 1
+            raw = _send(lambda: self.client.post(path, content=json.dumps(body), headers={
+                **headers, "Content-Type": "application/json", "Accept": "application/json"}))
+            status = raw.status_code
+            if status == 401:
+                self.credentials.invalidate()
+                raise TransientError(f"HTTP 401{_problem_code(raw)} (token dropped, fetching a new one)")
+            if status == 429 or status >= 500:
+                retry_after = parse_retry_after(raw.headers.get("Retry-After"))
+                if status == 429:
+                    with self._lock:
+                        self.refused += 1
+                if self.limiter and retry_after:
+                    self.limiter.push_back(retry_after)
+                raise TransientError(f"HTTP {status}{_problem_code(raw)}", retry_after)
+            if status not in (200, 404):
+                raise PermanentError(f"HTTP {status}{_problem_code(raw)}")
+            if raw.headers.get(ORIGINAL_DOCUMENT_ID, "").lower() != document_id:
+                mismatches += 1
+                cause = "answer does not echo our x-document-identification"
+                if mismatches > 1:
+                    raise PermanentError(f"{cause} (twice)")
+                raise TransientError(cause)
+            if status == 404:
+                if not_found:
+                    return None
+                raise TransientError(f"HTTP 404{_problem_code(raw)} for a page the hub announced")
+            document = _json(raw)
+            if not isinstance(document, dict):
+                raise PermanentError("answer is not a JSON object")
+            return parse(document) if parse else document
+
+        return call_with_retries(SYSTEM, f"POST {path}", attempt, self.policy)
+
+    def _bearer(self) -> dict[str, str]:
+        try:
+            return self.credentials.header(self.client)
+        except (KeyError, TypeError, ValueError):
+            raise PermanentError("token endpoint answered without an access_token") from None
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def _send(send: Callable[[], httpx.Response]) -> httpx.Response:
+    try:
+        return send()
+    except httpx.TimeoutException as exc:
+        raise TransientError(f"timeout ({type(exc).__name__})") from None
+    except httpx.RemoteProtocolError:
+        raise TruncatedPage("connection closed before the whole answer arrived") from None
+    except httpx.TransportError as exc:
+        raise TransientError(f"connection failed ({type(exc).__name__})") from None
+
+
+def _json(raw: httpx.Response) -> Any:
+    try:
+        return json.loads(raw.content, parse_float=Decimal)
+    except (ValueError, UnicodeDecodeError):
+        raise TruncatedPage("answer is not complete JSON") from None
+
+
+def _problem_code(raw: httpx.Response) -> str:
+    """` CODE` from a problem body when it is a plain code word; never the free-text message."""
+    try:
+        code = json.loads(raw.content)["problem"]["code"]
+    except (ValueError, UnicodeDecodeError, KeyError, TypeError):
+        return ""
+    return f" {code}" if isinstance(code, str) and PROBLEM_CODE.fullmatch(code) else ""

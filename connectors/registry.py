@@ -1,0 +1,45 @@
+"""The configured systems (`systems.yaml`) and how to build their connectors from settings."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from connectors.contract import Connector
+
+SYSTEMS_FILE = Path(__file__).with_name("systems.yaml")
+
+
+@dataclass(frozen=True)
+class SystemEntry:
+    name: str
+    factory: str
+    title: str
+
+    def build(self, settings: Mapping[str, str]) -> Connector:
+        module_name, _, attribute = self.factory.partition(":")
+        target: Any = importlib.import_module(module_name)
+        for part in attribute.split("."):
+            target = getattr(target, part)
+        connector = target(settings)
+        if not isinstance(connector, Connector):
+            raise TypeError(f"{self.factory} did not build a connector")
+        return connector
+
+
+@lru_cache(maxsize=1)
+def systems() -> dict[str, SystemEntry]:
+    raw = yaml.safe_load(SYSTEMS_FILE.read_text(encoding="utf-8"))
+    return {name: SystemEntry(name=name, factory=entry["factory"], title=entry.get("title", name))
+            for name, entry in raw.items()}
+
+
+def build_connectors(settings: Mapping[str, str], names: list[str] | None = None) -> dict[str, Connector]:
+    entries = systems()
+    return {name: entries[name].build(settings) for name in (names or list(entries))}

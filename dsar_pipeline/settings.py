@@ -1,0 +1,64 @@
+"""The settings the pipeline reads from its environment, one name per fact.
+
+`dsar sandbox up` writes exactly these names for the embedded default; a production deployment
+sets the same names to real endpoints (secrets from the orchestrator's secret store). Resources
+read them with `dg.EnvVar(name)`, so no value is ever stored in Dagster's run config.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+SETTINGS: dict[str, str] = {
+    "DSAR_ENV": "embedded (sandbox systems, SQLite Dagster storage) or production",
+    "DSAR_BILLING_DATABASE_URL": "SQLAlchemy URL of the billing database (sqlite:///… or postgresql+psycopg://…)",
+    "DSAR_VOLT_BASE_URL": "Volt charging app API base URL",
+    "DSAR_VOLT_TOKEN_URL": "Volt OAuth2 token endpoint (client credentials)",
+    "DSAR_VOLT_CLIENT_ID": "Volt OAuth2 client id",
+    "DSAR_VOLT_CLIENT_SECRET": "Volt OAuth2 client secret",
+    "DSAR_PORTAL_BASE_URL": "self-service portal API base URL",
+    "DSAR_PORTAL_API_KEY": "self-service portal API key",
+    "DSAR_AVP_BASE_URL": "AVP / e-elering data hub API base URL",
+    "DSAR_AVP_TOKEN_URL": "data hub token endpoint (JWT bearer, client credentials)",
+    "DSAR_AVP_CLIENT_ID": "data hub client id",
+    "DSAR_AVP_CLIENT_SECRET": "data hub client secret",
+    "DSAR_AVP_MARKET_PARTICIPANT_EIC": "our EIC as a market participant (open supplier)",
+    "DSAR_AVP_MAX_PERIOD_DAYS": "longest period the hub serves in one meter-data call",
+    "DSAR_AVP_MAX_PAGE_SIZE": "largest page size the hub accepts",
+    "DSAR_AVP_MIN_CALL_INTERVAL_SECONDS": "minimum seconds between two calls to the hub",
+    "DSAR_S3_ENDPOINT_URL": "S3 endpoint (empty for AWS itself)",
+    "DSAR_KMS_ENDPOINT_URL": "KMS endpoint (empty for AWS itself)",
+    "DSAR_AWS_REGION": "AWS region",
+    "DSAR_AWS_ACCESS_KEY_ID": "AWS access key id (empty to use the default credential chain)",
+    "DSAR_AWS_SECRET_ACCESS_KEY": "AWS secret access key",
+    "DSAR_RECORDINGS_BUCKET": "bucket of call recordings",
+    "DSAR_INBOX_BUCKET": "bucket where request tickets arrive",
+    "DSAR_INBOX_PREFIX": "key prefix of new tickets in the inbox bucket",
+    "DSAR_PACKAGE_BUCKET": "bucket for delivered response packages (SSE-KMS)",
+    "DSAR_WORK_BUCKET": "bucket for encrypted intermediates between steps",
+    "DSAR_KMS_KEY_ID": "KMS key for envelope encryption and SSE-KMS",
+    "DSAR_MAIL_GATEWAY_URL": "mail gateway endpoint (the download link goes by e-mail)",
+    "DSAR_SMS_GATEWAY_URL": "SMS gateway endpoint (the passphrase goes by SMS)",
+    "DSAR_GATEWAY_API_KEY": "API key of the mail and SMS gateways",
+    "DSAR_HELPDESK_CALLBACK_URL": "helpdesk endpoint for signed OpenDSR status callbacks",
+    "DSAR_HELPDESK_CALLBACK_SECRET": "key that signs status callbacks",
+}
+
+
+def load_env_file(path: Path, environ: dict[str, str] | None = None) -> dict[str, str]:
+    """Read KEY=VALUE lines into `environ` (default: this process's environment), without overriding."""
+    target = os.environ if environ is None else environ
+    values = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.lstrip().startswith("#") and "=" in line:
+            key, value = line.split("=", 1)
+            values[key.strip()] = value
+    for key, value in values.items():
+        target.setdefault(key, value)
+    return values
+
+
+def missing_settings(environ: dict[str, str] | None = None) -> list[str]:
+    source = os.environ if environ is None else environ
+    return [name for name in SETTINGS if name not in source]
