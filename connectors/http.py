@@ -9,6 +9,7 @@ template), never the URL, which may hold personal values in its query string.
 from __future__ import annotations
 
 import email.utils
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -21,6 +22,10 @@ from connectors.errors import PermanentError, TransientError, TruncatedPage
 from connectors.retry import MinIntervalLimiter, RetryPolicy, call_with_retries
 
 DEFAULT_TIMEOUT = httpx.Timeout(connect=3.0, read=15.0, write=15.0, pool=5.0)
+
+# httpx logs every request line (query strings hold e-mail addresses and phone numbers) at INFO.
+for _name in ("httpx", "httpcore"):
+    logging.getLogger(_name).setLevel(logging.WARNING)
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -100,7 +105,10 @@ class JsonClient:
                 check: Callable[[Response], None] | None = None) -> Response:
         """Send with retries; `ok_statuses` are returned (e.g. 404 as "none"), `check` may raise TruncatedPage."""
 
+        refreshed = False
+
         def attempt() -> Response:
+            nonlocal refreshed
             if self.limiter:
                 self.limiter.wait()
             headers = self.extra_headers()
@@ -110,8 +118,11 @@ class JsonClient:
                 self.calls += 1
             raw = _send(lambda: self.client.request(method, path, params=params, json=json, headers=headers))
             if raw.status_code == 401 and self.auth:
+                if refreshed:
+                    raise PermanentError("HTTP 401 again with a new access token")
+                refreshed = True
                 self.auth.invalidate()
-                raise TransientError("HTTP 401 (token refreshed)")
+                raise TransientError("HTTP 401 (token refreshed)", retry_after=0.0)
             if raw.status_code not in ok_statuses:
                 _raise_for_transient(raw, self.limiter)
                 raise PermanentError(f"HTTP {raw.status_code}")

@@ -33,7 +33,8 @@ class Strength(StrEnum):
     WEAK = "weak"
 
 
-WEAK_TYPES = frozenset({IdentityType.EMAIL, IdentityType.PHONE})
+# A Google subject id names a Google account, not a person we know: like e-mail, it is weak.
+WEAK_TYPES = frozenset({IdentityType.EMAIL, IdentityType.PHONE, IdentityType.GOOGLE_SUBJECT})
 
 
 class InvalidIdentifier(ValueError):

@@ -136,7 +136,7 @@ class VoltApi:
     def _get(self, path: str, operation: str, params: dict[str, str] | None, *, missing_ok: bool,
              check: Callable[[Response], None]) -> Response | None:
         """GET with retries; a 401 gets one new token and one more try; 404 is None when `missing_ok`."""
-        ok = frozenset({200, 401, 404})
+        ok = frozenset({200, 401, 404}) if missing_ok else frozenset({200, 401})
 
         def checked(response: Response) -> None:
             if response.status == 200:
