@@ -62,7 +62,7 @@ class PortalApi:
 
     def _pages(self, path: str, operation: str, params: dict[str, str]) -> Iterator[Json]:
         """Every item of a listing, page by page to the last one the latest answer announces."""
-        number, last_page, first_total = 1, 1, None
+        number, last_page, previous_total = 1, 1, None
         seen: set[str | None] = set()
         while number <= last_page:
             response = self.http.request(
@@ -72,17 +72,17 @@ class PortalApi:
                 # Only the per-user lists answer 404: the user vanished between look-up and listing.
                 raise ConnectorError(SYSTEM, f"{operation}: user no longer found while reading (HTTP 404)")
             body = response.body
-            if first_total is not None and body["total"] < first_total:
+            if previous_total is not None and body["total"] < previous_total:
                 # Items shifted towards the front while we paged: some may have been skipped.
                 raise ConnectorError(SYSTEM, f"{operation}: the listing shrank while being read")
-            first_total = body["total"] if first_total is None else first_total
+            previous_total = body["total"]
             for item in body["items"]:
                 ident = item.get("id", item.get("username"))
                 key = None if ident is None else str(ident)
                 if key is None or key not in seen:  # a listing growing at its end repeats nothing
                     seen.add(key)
                     yield item
-            last_page = 1
+            last_page = body["total_pages"]
             number += 1
 
 
