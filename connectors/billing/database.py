@@ -44,8 +44,13 @@ class Timeouts:
             return self.deadline_s
         return self.connect_s + max(self.statement_s, self.sqlite_busy_s) + 2.0
 
+    @property
+    def libpq_connect_s(self) -> int:
+        """libpq takes whole seconds and treats anything below 2 as 2."""
+        return max(2, round(self.connect_s))
+
     def limits(self) -> Limits:
-        return Limits(self.connect_s, self.statement_s, self.sqlite_busy_s)
+        return Limits(self.libpq_connect_s, self.statement_s, self.sqlite_busy_s)
 
 
 def postgresql_url(url: URL, timeouts: Timeouts, application_name: str = "dsar-billing-connector") -> URL:
@@ -57,7 +62,7 @@ def postgresql_url(url: URL, timeouts: Timeouts, application_name: str = "dsar-b
     options = " ".join(part for part in (existing.strip(), ours) if part)
     query: dict[str, str] = {
         "options": options,
-        "connect_timeout": str(max(1, round(timeouts.connect_s))),
+        "connect_timeout": str(timeouts.libpq_connect_s),
     }
     if "application_name" not in url.query:
         query["application_name"] = application_name
@@ -83,9 +88,13 @@ def create_billing_engine(raw_url: str, timeouts: Timeouts, pool_size: int = 2) 
 
         return engine
     if backend == "postgresql":
+        # Autocommit: each SELECT is its own (read-only) transaction, so a query is one round trip, not
+        # BEGIN + SELECT + ROLLBACK — fewer requests to lose on a flaky link. No hstore: we never use it,
+        # and looking it up would cost a query on the first connection.
         return sa.create_engine(postgresql_url(url, timeouts), pool_size=pool_size, max_overflow=pool_size,
                                 pool_timeout=timeouts.connect_s, pool_pre_ping=True, pool_recycle=600,
-                                hide_parameters=True)
+                                isolation_level="AUTOCOMMIT", skip_autocommit_rollback=True,
+                                use_native_hstore=False, hide_parameters=True)
     raise ValueError(f"billing database URL must be postgresql://… or sqlite://…, not {backend}://")
 
 

@@ -34,6 +34,11 @@ _REFUSED_FOR_GOOD = ("does not exist", "authentication failed", "no pg_hba.conf 
                      "permission denied", "certificate")
 
 
+# An established connection that ended in the middle of an answer.
+_LOST = ("server closed the connection unexpectedly", "consuming input failed", "lost synchronization",
+         "connection is lost", "the connection is closed")
+
+
 @dataclass(frozen=True)
 class Limits:
     """The timeouts in force, so a timeout can be reported with its bound."""
@@ -46,24 +51,29 @@ class Limits:
 def classify(exc: BaseException, phase: str, limits: Limits, deadline_s: float,
              deadline_fired: bool) -> TransientError | PermanentError:
     """The retry decision and a value-free cause for `exc`, raised while `phase` ("connect" or "query")."""
+    orig = exc.orig if isinstance(exc, sa_exc.DBAPIError) else exc
+    name = type(orig).__name__
+    if name == "ConnectionTimeout":  # psycopg's own: libpq's connect_timeout ran out
+        return TransientError(f"timeout: no connection within {limits.connect_timeout_s:g} s")
     if deadline_fired:
         return TransientError(f"timeout: no answer within the client deadline of {deadline_s:g} s")
     if isinstance(exc, sa_exc.TimeoutError):
         return TransientError("timeout: no free connection in the pool")
-    orig = exc.orig if isinstance(exc, sa_exc.DBAPIError) else exc
     sqlite_name = getattr(orig, "sqlite_errorname", None)
     if sqlite_name:
         return _sqlite(sqlite_name, limits)
     sqlstate = getattr(orig, "sqlstate", None)
     if sqlstate:
         return _sqlstate(sqlstate)
-    name = type(orig).__name__
-    if name == "ConnectionTimeout":
-        return TransientError(f"timeout: no connection within {limits.connect_timeout_s:g} s")
-    if phase == "connect":
-        return _connect(str(orig), name)
-    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+    message = str(orig).lower()
+    if phase == "connect" and message.startswith("connection failed"):
+        return _connect(message, name)
+    if any(fragment in message for fragment in _LOST) or (
+            isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated):
+        # An answer cut off: on the first connection this happens in the dialect's own set-up queries.
         return TruncatedPage("connection lost before the whole answer arrived")
+    if phase == "connect":
+        return _connect(message, name)
     if isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError):
         return TransientError(f"database operational error ({name})")
     return PermanentError(f"query failed ({name})")
@@ -95,8 +105,7 @@ def _sqlite(name: str, limits: Limits) -> TransientError | PermanentError:
     return PermanentError(f"query failed ({name})")
 
 
-def _connect(message: str, name: str) -> TransientError | PermanentError:
-    lowered = message.lower()
+def _connect(lowered: str, name: str) -> TransientError | PermanentError:
     if "too many clients" in lowered or "too many connections" in lowered:
         return TransientError("connection failed: too many connections (SQLSTATE 53300)")
     if "starting up" in lowered or "shutting down" in lowered or "in recovery" in lowered:
