@@ -8,15 +8,23 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import Flask, jsonify, request
+from flask import Flask, Response, jsonify, request
 
 from sandbox.faults import Fault, FaultBoard, FaultSpecError, parse_spec
+
+MAX_SIGN_BYTES = 16 * 1024 * 1024  # a larger data file would make a container the pipeline refuses
 
 
 def create_control_app(board: FaultBoard, systems: dict[str, str], people: Callable[[], list[dict[str, Any]]],
                        drop_ticket: Callable[[bytes, str], str],
-                       check_faults: Callable[[list[Fault]], None]) -> Flask:
-    """`check_faults` raises FaultSpecError for faults this sandbox cannot simulate (SQLite billing)."""
+                       check_faults: Callable[[list[Fault]], None], *,
+                       sign: Callable[[str, str, bytes], bytes] | None = None) -> Flask:
+    """`check_faults` raises FaultSpecError for faults this sandbox cannot simulate (SQLite billing).
+
+    `sign(person_name, file_name, data)` returns an ASiC-E container signed with the simulated eID of
+    a named person (KeyError for an unknown name, ValueError for a document it cannot sign), so a
+    demo can file a signed request without holding a key itself.
+    """
     app = Flask("sandbox-control")
 
     @app.get("/health")
@@ -56,5 +64,25 @@ def create_control_app(board: FaultBoard, systems: dict[str, str], people: Calla
         if not name or not all(ch.isalnum() or ch in "-_" for ch in name) or len(name) > 100:
             return jsonify(error="query parameter 'name' must be 1-100 letters, digits, '-' or '_'"), 400
         return jsonify(key=drop_ticket(request.get_data(), name)), 201
+
+    @app.post("/eid/sign")
+    def eid_sign() -> Any:
+        if sign is None:
+            return jsonify(error="this sandbox does not simulate eID signing"), 404
+        person, file_name = request.args.get("person", ""), request.args.get("file_name", "")
+        if not person or not file_name:
+            return jsonify(error="query parameters 'person' (a named case) and 'file_name' are required"), 400
+        if (request.content_length or 0) > MAX_SIGN_BYTES:
+            return jsonify(error=f"the document may be at most {MAX_SIGN_BYTES} bytes"), 413
+        data = request.get_data()
+        if not data:
+            return jsonify(error="the request body (the document to sign) is empty"), 400
+        try:
+            container = sign(person, file_name, data)
+        except KeyError as exc:
+            return jsonify(error=str(exc.args[0]) if exc.args else "unknown person"), 404
+        except ValueError as exc:
+            return jsonify(error=str(exc)), 400
+        return Response(container, mimetype="application/vnd.etsi.asic-e+zip")
 
     return app

