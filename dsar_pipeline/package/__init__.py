@@ -1,0 +1,1 @@
+"""The response package: export, report, letter, recordings, manifest, encryption, delivery."""
