@@ -55,7 +55,13 @@ ENERGY: dict[str, str] = {
     "user.content.chat_transcript": "chatbot transcript",
 }
 
-CATEGORIES: dict[str, str] = {**FIDESLANG, **ENERGY}
+# Data about other people found inside the subject's records (Art. 15(4)): disclosed only redacted.
+THIRD_PARTY: dict[str, str] = {
+    "third_party.staff": "our staff member's identity (agent id and name)",
+    "third_party.person": "another person's data",
+}
+
+CATEGORIES: dict[str, str] = {**FIDESLANG, **ENERGY, **THIRD_PARTY}
 
 
 def check_category(name: str) -> str:

@@ -101,7 +101,7 @@ class JsonClient:
         self._count_lock = threading.Lock()
 
     def request(self, method: str, path: str, operation: str, *, params: dict[str, Any] | None = None,
-                json: Any = None, ok_statuses: frozenset[int] = frozenset({200}),
+                json: Any = None, content: bytes | None = None, ok_statuses: frozenset[int] = frozenset({200}),
                 check: Callable[[Response], None] | None = None) -> Response:
         """Send with retries; `ok_statuses` are returned (e.g. 404 as "none"), `check` may raise TruncatedPage."""
 
@@ -116,7 +116,8 @@ class JsonClient:
                 headers.update(self.auth.header(self.client))
             with self._count_lock:
                 self.calls += 1
-            raw = _send(lambda: self.client.request(method, path, params=params, json=json, headers=headers))
+            raw = _send(lambda: self.client.request(method, path, params=params, json=json, content=content,
+                                                         headers=headers))
             if raw.status_code == 401 and self.auth:
                 if refreshed:
                     raise PermanentError("HTTP 401 again with a new access token")

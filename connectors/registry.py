@@ -21,11 +21,22 @@ class SystemEntry:
     name: str
     factory: str
     title: str
+    kinds: tuple[str, ...] = ()
+    retries: int = 2
+
+    @property
+    def pool(self) -> str:
+        """Concurrency pool of this system's steps (limits are set per deployment)."""
+        return f"dsar_{self.name}"
+
+    def connector_class(self) -> Any:
+        """The class named by `factory` (its declared accepts, reveals and sources)."""
+        module_name, _, attribute = self.factory.partition(":")
+        return getattr(importlib.import_module(module_name), attribute.split(".")[0])
 
     def build(self, settings: Mapping[str, str]) -> Connector:
-        module_name, _, attribute = self.factory.partition(":")
-        target: Any = importlib.import_module(module_name)
-        for part in attribute.split("."):
+        target: Any = self.connector_class()
+        for part in self.factory.partition(":")[2].split(".")[1:]:
             target = getattr(target, part)
         connector = target(settings)
         if not isinstance(connector, Connector):
@@ -36,7 +47,8 @@ class SystemEntry:
 @lru_cache(maxsize=1)
 def systems() -> dict[str, SystemEntry]:
     raw = yaml.safe_load(SYSTEMS_FILE.read_text(encoding="utf-8"))
-    return {name: SystemEntry(name=name, factory=entry["factory"], title=entry.get("title", name))
+    return {name: SystemEntry(name=name, factory=entry["factory"], title=entry.get("title", name),
+                              kinds=tuple(entry.get("kinds", ())), retries=int(entry.get("retries", 2)))
             for name, entry in raw.items()}
 
 

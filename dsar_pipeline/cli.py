@@ -22,6 +22,7 @@ EPILOG = """first steps:
   dsar ticket example          a valid request ticket for a sandbox person
   dsar ticket check FILE       validate a request ticket
   dsar demo                    the whole thing on the embedded default
+  dsar ui                      the Dagster UI against the running sandbox
 """
 
 
@@ -35,13 +36,14 @@ class OneLineParser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     from dsar_pipeline.demo import register as register_demo
     from dsar_pipeline.intake.cli import register as register_ticket
+    from dsar_pipeline.ui import register as register_ui
     from sandbox.cli import register as register_sandbox
 
     parser = OneLineParser(prog="dsar", description=DESCRIPTION, epilog=EPILOG,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=OneLineParser)
     registrations: list[Callable[[argparse._SubParsersAction], None]] = [  # type: ignore[type-arg]
-        register_demo, register_sandbox, register_ticket]
+        register_demo, register_sandbox, register_ticket, register_ui]
     for register in registrations:
         register(sub)
     return parser

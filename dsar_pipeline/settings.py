@@ -45,6 +45,19 @@ SETTINGS: dict[str, str] = {
     "DSAR_HELPDESK_CALLBACK_SECRET": "key that signs status callbacks",
 }
 
+# The pipeline's own secrets and places (not the sandbox's): `dsar demo` / `dsar ui` create them for
+# the embedded default in .dagster_home/secrets.env; production sets them from its secret store.
+OWN_SETTINGS: dict[str, str] = {
+    "DSAR_AUDIT_KEY": "HMAC key of the audit trail's hash chain (at least 16 bytes)",
+    "DSAR_AUDIT_DATABASE_URL": "SQLAlchemy URL of the audit trail (SQLite file or PostgreSQL)",
+    "DSAR_REQUEST_ID_KEY": "key deriving opaque request ids from ticket ids",
+    "DSAR_LOCAL_KEY_FILE": "key-encryption key file when no KMS key is set (created 0600)",
+    "DSAR_WORK_DIR": "folder of encrypted intermediates in the embedded default",
+    "DSAR_TRUST_ANCHORS_DIR": "PEM CA certificates trusted for eID-signed requests",
+    "DSAR_RELEASE_POLICY": "auto_release (default) or always_review when nothing needs review",
+    "DSAR_BATCH_SIZE": "most requests one run carries when tickets arrive together (default 25)",
+}
+
 
 def load_env_file(path: Path, environ: dict[str, str] | None = None) -> dict[str, str]:
     """Read KEY=VALUE lines into `environ` (default: this process's environment), without overriding."""

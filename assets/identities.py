@@ -1,0 +1,38 @@
+"""Identity resolution: the request's identifiers expanded across the systems, in rounds."""
+
+
+from collections import Counter
+from typing import Any
+
+import dagster as dg
+
+from assets.batching import per_request
+from assets.partitions import requests_partitions, single_run
+from connectors.resolution import IdentityGraph, expand
+from dsar_pipeline.collection import subject_identifiers
+from dsar_pipeline.resources import ConnectorsResource
+
+
+@dg.asset(partitions_def=requests_partitions, backfill_policy=single_run, group_name="identity",
+          kinds={"python"}, description="Every identifier of the person, with match strength and path.")
+def subject_identities(context: dg.AssetExecutionContext, dsar_request: Any,
+                       connectors: ConnectorsResource) -> Any:
+    built = connectors.build_all()
+
+    def step(_: str, inputs: dict) -> IdentityGraph:
+        return expand(subject_identifiers(inputs["dsar_request"].identities), built)
+
+    try:
+        result = per_request(context, {"dsar_request": dsar_request}, step)
+    finally:
+        for connector in built.values():
+            connector.close()
+    if isinstance(result, IdentityGraph):
+        kinds = Counter(f"{i.type.value}:{i.strength.value}" for i in result.identifiers.values())
+        context.add_output_metadata({"identifiers": len(result.identifiers), "rounds": result.rounds,
+                                     "calls": result.calls, "by_type": dict(sorted(kinds.items())),
+                                     "systems_unreachable": sorted(result.errors)})
+    return result
+
+
+defs = dg.Definitions(assets=[subject_identities])

@@ -1,0 +1,51 @@
+"""The embedded default's project-local Dagster home: SQLite storage, no compute logs, own secrets.
+
+`prepare_home` is idempotent: it writes `dagster.yaml` and, once, `secrets.env` (the audit key,
+the request-id key, the local key-encryption key file) with owner-only permissions. Production
+keeps these in its secret store instead (see deploy/).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from dsar_pipeline.settings import load_env_file
+
+DAGSTER_YAML = """\
+# Embedded default: SQLite storage under this folder (Dagster's default), and nothing that could
+# keep personal data: compute logs (captured stdout/stderr of steps) are off, telemetry is off.
+telemetry:
+  enabled: false
+compute_logs:
+  module: dagster._core.storage.noop_compute_log_manager
+  class: NoOpComputeLogManager
+concurrency:
+  pools:
+    default_limit: 4
+run_retries:
+  enabled: false
+"""
+
+
+def prepare_home(home: Path) -> dict[str, str]:
+    """Create the Dagster home and its secrets; returns the settings to export (DAGSTER_HOME included)."""
+    home = home.resolve()
+    home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    (home / "dagster.yaml").write_text(DAGSTER_YAML, encoding="utf-8")
+    secrets_file = home / "secrets.env"
+    if not secrets_file.exists():
+        lines = {
+            "DSAR_AUDIT_KEY": secrets.token_urlsafe(32),
+            "DSAR_REQUEST_ID_KEY": secrets.token_urlsafe(32),
+            "DSAR_LOCAL_KEY_FILE": str(home / "keys" / "local-kek.bin"),
+            "DSAR_AUDIT_DATABASE_URL": f"sqlite:///{home / 'audit.sqlite3'}",
+            "DSAR_WORK_DIR": str(home / "work"),
+        }
+        fd = os.open(secrets_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.writelines(f"{k}={v}\n" for k, v in lines.items())
+    values = load_env_file(secrets_file, environ={})
+    values["DAGSTER_HOME"] = str(home)
+    return values

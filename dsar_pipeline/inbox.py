@@ -1,0 +1,72 @@
+"""The ticket inbox (an S3 prefix): take each new ticket exactly once.
+
+A valid ticket is sealed into the work store under its opaque request id and removed from the
+inbox; a re-delivered or duplicate ticket maps to the same request id and starts nothing new; an
+invalid one is moved to `rejected/` and its one-line reason goes to the helpdesk. Nothing else is
+written for an invalid ticket.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from dsar_pipeline.intake import TicketError, parse_ticket
+from dsar_pipeline.package.keys import KeyProvider
+from dsar_pipeline.requests import TICKET_OBJECT, seal_ticket
+from dsar_pipeline.workstore import WorkStore
+
+MAX_TICKET_BYTES = 8 * 1024 * 1024
+REJECTED_PREFIX = "rejected/"
+
+
+@dataclass
+class InboxTick:
+    accepted: list[tuple[str, str, str]] = field(default_factory=list)  # (request id, controller, ticket ref)
+    duplicates: int = 0
+    rejected: list[tuple[str, str]] = field(default_factory=list)  # (inbox object name, reason)
+
+
+def _names(client: Any, bucket: str, prefix: str, limit: int) -> Iterator[tuple[str, int]]:
+    paginator = client.get_paginator("list_objects_v2")
+    seen = 0
+    for page in paginator.paginate(Bucket=bucket, Prefix=prefix, PaginationConfig={"PageSize": 500}):
+        for item in page.get("Contents", []):
+            if item["Key"].endswith("/"):
+                continue
+            yield item["Key"], int(item["Size"])
+            seen += 1
+            if seen >= limit:
+                return
+
+
+def take_tickets(client: Any, settings: Mapping[str, str], store: WorkStore, keys: KeyProvider,
+                 limit: int = 200) -> InboxTick:
+    bucket, prefix = settings["DSAR_INBOX_BUCKET"], settings.get("DSAR_INBOX_PREFIX", "tickets/")
+    tick = InboxTick()
+    for key, size in list(_names(client, bucket, prefix, limit)):
+        name = key[len(prefix):]
+        if size > MAX_TICKET_BYTES:
+            _reject(client, bucket, key, name, tick, f"ticket larger than {MAX_TICKET_BYTES} bytes")
+            continue
+        raw = client.get_object(Bucket=bucket, Key=key)["Body"].read(MAX_TICKET_BYTES + 1)
+        try:
+            ticket = parse_ticket(raw)
+        except TicketError as exc:
+            _reject(client, bucket, key, name, tick, str(exc))
+            continue
+        request_id = ticket.request_id
+        if store.exists(f"{request_id}/{TICKET_OBJECT}"):
+            tick.duplicates += 1
+        else:
+            seal_ticket(store, keys, request_id, raw)
+            tick.accepted.append((request_id, ticket.controller_id, ticket.subject_request_id))
+        client.delete_object(Bucket=bucket, Key=key)
+    return tick
+
+
+def _reject(client: Any, bucket: str, key: str, name: str, tick: InboxTick, reason: str) -> None:
+    client.copy_object(Bucket=bucket, Key=REJECTED_PREFIX + name, CopySource={"Bucket": bucket, "Key": key})
+    client.delete_object(Bucket=bucket, Key=key)
+    tick.rejected.append((name, reason))

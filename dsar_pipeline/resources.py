@@ -1,0 +1,76 @@
+"""Dagster resources: settings, connectors, the encrypted work store, the audit trail.
+
+Values come from the environment at run time (`dg.EnvVar` for secrets, the `DSAR_*` settings for
+the systems), never from run config, so nothing personal or secret is stored in Dagster. Which
+resources an environment gets is decided once, in `definitions.py`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import boto3
+import dagster as dg
+from botocore.config import Config
+
+from connectors.contract import Connector
+from connectors.registry import build_connectors
+from dsar_pipeline.package.keys import KeyProvider, key_provider_from_settings
+from dsar_pipeline.settings import SETTINGS
+from dsar_pipeline.workstore import LocalWorkStore, S3WorkStore, WorkStore
+
+
+def current_settings() -> dict[str, str]:
+    """The DSAR_* variables of this process (the env file was loaded into it at start-up)."""
+    return {k: v for k, v in os.environ.items() if k.startswith("DSAR_") or k in SETTINGS}
+
+
+def aws_client(service: str, settings: Mapping[str, str], endpoint_key: str) -> Any:
+    """A boto3 client for AWS or the sandbox stand-in, with bounded timeouts."""
+    return boto3.client(
+        service, endpoint_url=settings.get(endpoint_key) or None, region_name=settings.get("DSAR_AWS_REGION") or None,
+        aws_access_key_id=settings.get("DSAR_AWS_ACCESS_KEY_ID") or None,
+        aws_secret_access_key=settings.get("DSAR_AWS_SECRET_ACCESS_KEY") or None,
+        config=Config(connect_timeout=5, read_timeout=60, retries={"mode": "standard", "max_attempts": 4}))
+
+
+class ConnectorsResource(dg.ConfigurableResource):
+    """Builds each system's connector from the `DSAR_*` settings (see connectors/systems.yaml)."""
+
+    def build(self, system: str) -> Connector:
+        return build_connectors(current_settings(), [system])[system]
+
+    def build_all(self) -> dict[str, Connector]:
+        return build_connectors(current_settings())
+
+
+class WorkStoreResource(dg.ConfigurableResource):
+    """Encrypted intermediates: a local folder (embedded) or an S3 bucket (production)."""
+
+    kind: str = "local"  # local | s3
+    local_root: str = ".dagster_home/work"
+
+    def store(self) -> WorkStore:
+        settings = current_settings()
+        if self.kind == "s3":
+            return S3WorkStore(aws_client("s3", settings, "DSAR_S3_ENDPOINT_URL"), settings["DSAR_WORK_BUCKET"],
+                               settings.get("DSAR_KMS_KEY_ID") or None)
+        return LocalWorkStore(Path(self.local_root))
+
+    def key_provider(self) -> KeyProvider:
+        return key_provider_from_settings(current_settings())
+
+
+class AuditResource(dg.ConfigurableResource):
+    """The append-only, hash-chained audit trail (no personal values), keyed by a secret."""
+
+    database_url: str
+    key: str
+
+    def trail(self) -> Any:
+        from dsar_pipeline.intake.audit import AuditTrail
+
+        return AuditTrail(self.database_url, self.key.encode())

@@ -1,0 +1,87 @@
+"""What the DPO must look at before release: weak matches, other people's records, systems that
+failed, identity not verified, data held past retention. Pure functions over collected results.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+from connectors.classification import Disposition, classify
+from connectors.contract import Record
+from connectors.identity import IdentityType
+from connectors.registry import systems
+from connectors.resolution import IdentityGraph
+from connectors.retention import Period, RetentionFinding, retention_findings
+from dsar_pipeline.collection import SystemResult, SystemStatus
+from dsar_pipeline.intake.approval import ReleasePolicy, approval_gate
+from dsar_pipeline.profiles import load_profile
+from dsar_pipeline.requests import RequestFacts
+
+PERIOD_UNITS = ("years", "months", "days", "hours")
+
+
+@dataclass
+class ReviewOutcome:
+    """The sorted result of one request: what may go out, what waits, what never goes out."""
+
+    dispositions: dict[tuple[str, str, str], Disposition]
+    findings: list[RetentionFinding]
+    failed_systems: list[str]
+    requires_approval: bool
+    reasons: list[str]
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def public_summary(self) -> dict[str, Any]:
+        return {"requires_approval": self.requires_approval, "reasons": self.reasons,
+                "failed_systems": self.failed_systems, "retention_findings": len(self.findings), **self.counts}
+
+
+def retention_periods(controller: str) -> dict[str, Period]:
+    """The controller profile's `retention:` table as periods (entries without a period are skipped)."""
+    table = getattr(load_profile(controller), "retention", None) or {}
+    periods = {}
+    for rule, entry in dict(table).items():
+        spec = entry.get("period", entry) if isinstance(entry, Mapping) else {}
+        values = {unit: int(spec[unit]) for unit in PERIOD_UNITS if unit in spec}
+        if values:
+            periods[rule] = Period(**values)
+    return periods
+
+
+def source_rules() -> dict[tuple[str, str], str]:
+    """(system, source) -> retention rule, from each connector's declaration."""
+    return {(entry.name, name): source.retention_rule
+            for entry in systems().values() for name, source in entry.connector_class().sources.items()
+            if source.retention_rule}
+
+
+def review(facts: RequestFacts, graph: IdentityGraph, results: Mapping[str, SystemResult],
+           today: date | None = None) -> ReviewOutcome:
+    today = today or datetime.now(UTC).date()
+    records: list[Record] = [r for res in results.values() for r in res.records]
+    codes = {i.value for i in graph.identifiers.values() if i.type is IdentityType.PERSONAL_CODE and i.expandable}
+    dispositions = classify(records, codes)
+    findings = retention_findings(records, source_rules(), retention_periods(facts.controller), today)
+    failed = sorted(name for name, res in results.items() if res.status is SystemStatus.FAILED)
+    tally = Counter(d.value for d in dispositions.values())
+    weak = tally.get(Disposition.REVIEW.value, 0) + tally.get(Disposition.OTHER_PERSON.value, 0)
+    policy = os.environ.get("DSAR_RELEASE_POLICY", ReleasePolicy.AUTO_RELEASE.value)
+    gate = approval_gate(identity_verified=facts.verification == "verified", weak_match_count=weak,
+                         incomplete_systems=failed, policy=policy)
+    return ReviewOutcome(
+        dispositions=dispositions, findings=findings, failed_systems=failed,
+        requires_approval=gate.requires_approval, reasons=[str(getattr(r, "value", r)) for r in gate.reasons],
+        counts={"release": tally.get("release", 0), "review": tally.get("review", 0),
+                "other_person": tally.get("other_person", 0)})
+
+
+def released_records(results: Mapping[str, SystemResult], outcome: ReviewOutcome,
+                     approved_review: bool = False) -> list[Record]:
+    """The records that go to the person: strong ones, plus weak ones the DPO approved."""
+    allowed = {Disposition.RELEASE} | ({Disposition.REVIEW} if approved_review else set())
+    return [r for res in results.values() for r in res.records if outcome.dispositions.get(r.ref) in allowed]

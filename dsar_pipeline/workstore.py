@@ -1,0 +1,118 @@
+"""Where encrypted intermediates live between steps: a local folder or an S3 bucket.
+
+Only ciphertext is ever written here (the callers encrypt); object names are opaque request ids
+and asset names. Both stores offer the same four calls so that the environment switch, not the
+code, decides where data rests.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Protocol
+
+from botocore.exceptions import ClientError
+
+
+class WorkStore(Protocol):
+    def put(self, key: str, data: bytes) -> str:
+        """Store `data` under `key`; returns the URI recorded in Dagster as the reference."""
+        ...
+
+    def get(self, key: str) -> bytes: ...
+
+    def exists(self, key: str) -> bool: ...
+
+    def delete_prefix(self, prefix: str) -> int:
+        """Delete every object under `prefix`; returns how many (purge)."""
+        ...
+
+
+def _check_key(key: str) -> str:
+    parts = key.split("/")
+    if not key or any(p in ("", ".", "..") for p in parts) or "\\" in key or "\x00" in key:
+        raise ValueError("work store keys are '/'-separated names without empty, '.' or '..' parts")
+    return key
+
+
+class LocalWorkStore:
+    """A folder on the local disk (embedded default); writes are atomic (temp file + rename)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root.resolve()
+
+    def _path(self, key: str) -> Path:
+        return self.root.joinpath(*_check_key(key).split("/"))
+
+    def put(self, key: str, data: bytes) -> str:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return path.as_uri()
+
+    def get(self, key: str) -> bytes:
+        return self._path(key).read_bytes()
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def delete_prefix(self, prefix: str) -> int:
+        base = self._path(prefix)
+        if base.is_file():
+            base.unlink()
+            return 1
+        count = 0
+        if base.is_dir():
+            for path in sorted(base.rglob("*"), reverse=True):
+                if path.is_file():
+                    path.unlink()
+                    count += 1
+                else:
+                    path.rmdir()
+            base.rmdir()
+        return count
+
+
+class S3WorkStore:
+    """An S3 bucket (production): server-side encryption on top of our own envelope encryption."""
+
+    def __init__(self, client: Any, bucket: str, kms_key_id: str | None = None) -> None:
+        self.client = client
+        self.bucket = bucket
+        self.kms_key_id = kms_key_id
+
+    def put(self, key: str, data: bytes) -> str:
+        extra: dict[str, str] = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": self.kms_key_id} \
+            if self.kms_key_id else {}
+        self.client.put_object(Bucket=self.bucket, Key=_check_key(key), Body=data, **extra)
+        return f"s3://{self.bucket}/{key}"
+
+    def get(self, key: str) -> bytes:
+        return bytes(self.client.get_object(Bucket=self.bucket, Key=_check_key(key))["Body"].read())
+
+    def exists(self, key: str) -> bool:
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=_check_key(key))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise
+        return True
+
+    def delete_prefix(self, prefix: str) -> int:
+        count = 0
+        paginator = self.client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=_check_key(prefix)):
+            keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+            if keys:
+                self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": keys, "Quiet": True})
+                count += len(keys)
+        return count
