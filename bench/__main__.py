@@ -11,12 +11,13 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import recordings_bench, sandbox_bench
+from bench import package_bench, recordings_bench, sandbox_bench
 from bench.results import RESULTS, Metric, record, show
 
 BENCHMARKS: dict[str, Callable[[bool], dict[str, Metric]]] = {
     "sandbox": sandbox_bench.run,
     "recordings": recordings_bench.run,
+    "package": package_bench.run,
 }
 
 
