@@ -16,8 +16,7 @@ from dsar_pipeline.resources import AuditResource, ConnectorsResource, WorkStore
 
 
 def _resources(environment: str) -> dict[str, object]:
-    work = WorkStoreResource(kind="s3" if environment == "production" else "local",
-                             local_root=os.environ.get("DSAR_WORK_DIR", ".dagster_home/work"))
+    work = WorkStoreResource(kind="s3" if environment == "production" else "local")
     return {
         "io_manager": EncryptedIOManager(work=work),
         "work": work,

@@ -18,13 +18,17 @@ from dsar_pipeline.notify import send_mail, send_sms
 
 MAX_LINK_DAYS = 7
 LINK_TEXT = {
-    "et": ("Teie isikuandmete päringu vastus", "Tere!\n\nTeie isikuandmete päringu vastus on allalaaditav kuni {expires}:\n{url}\n\n"
+    "et": ("Teie isikuandmete päringu vastus",
+           "Tere!\n\nTeie isikuandmete päringu vastus on allalaaditav kuni {expires}:\n{url}\n\n"
            "Fail on krüpteeritud. Parooli saadame eraldi SMS-iga.\n"),
-    "lv": ("Atbilde uz jūsu datu pieprasījumu", "Labdien!\n\nAtbilde uz jūsu personas datu pieprasījumu ir lejupielādējama līdz "
+    "lv": ("Atbilde uz jūsu datu pieprasījumu",
+           "Labdien!\n\nAtbilde uz jūsu personas datu pieprasījumu ir lejupielādējama līdz "
            "{expires}:\n{url}\n\nFails ir šifrēts. Paroli nosūtīsim atsevišķā īsziņā.\n"),
-    "ru": ("Ответ на ваш запрос о персональных данных", "Здравствуйте!\n\nОтвет на ваш запрос доступен для загрузки до "
+    "ru": ("Ответ на ваш запрос о персональных данных",
+           "Здравствуйте!\n\nОтвет на ваш запрос доступен для загрузки до "
            "{expires}:\n{url}\n\nФайл зашифрован. Пароль мы отправим отдельным SMS.\n"),
-    "en": ("The answer to your personal data request", "Hello,\n\nThe answer to your personal data request can be downloaded "
+    "en": ("The answer to your personal data request",
+           "Hello,\n\nThe answer to your personal data request can be downloaded "
            "until {expires}:\n{url}\n\nThe file is encrypted. We send the passphrase separately by SMS.\n"),
 }
 SMS_TEXT = {

@@ -51,14 +51,14 @@ class WorkStoreResource(dg.ConfigurableResource):
     """Encrypted intermediates: a local folder (embedded) or an S3 bucket (production)."""
 
     kind: str = "local"  # local | s3
-    local_root: str = ".dagster_home/work"
+    local_root: str = ""  # default: $DSAR_WORK_DIR, else .dagster_home/work
 
     def store(self) -> WorkStore:
         settings = current_settings()
         if self.kind == "s3":
             return S3WorkStore(aws_client("s3", settings, "DSAR_S3_ENDPOINT_URL"), settings["DSAR_WORK_BUCKET"],
                                settings.get("DSAR_KMS_KEY_ID") or None)
-        return LocalWorkStore(Path(self.local_root))
+        return LocalWorkStore(Path(self.local_root or os.environ.get("DSAR_WORK_DIR", ".dagster_home/work")))
 
     def key_provider(self) -> KeyProvider:
         return key_provider_from_settings(current_settings())

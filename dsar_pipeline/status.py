@@ -1,0 +1,32 @@
+"""A request's state as the DPO sees it, read back from what Dagster recorded (metadata only)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dagster as dg
+
+from connectors.registry import systems
+
+
+def latest_metadata(instance: dg.DagsterInstance, asset: str, request_id: str) -> dict[str, Any]:
+    result = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[request_id]), limit=1)
+    if not result.records:
+        return {}
+    materialization = result.records[0].asset_materialization
+    metadata = materialization.metadata if materialization else {}
+    return {key: getattr(value, "value", value) for key, value in metadata.items()}
+
+
+def request_status(instance: dg.DagsterInstance, request_id: str) -> dict[str, Any]:
+    """`status` (delivered | incomplete | awaiting_review | rejected | in_progress) and per-system state."""
+    per_system = {}
+    for name in systems():
+        meta = latest_metadata(instance, f"{name}_records", request_id)
+        per_system[name] = {"status": meta.get("status", "not_run"), "records": int(meta.get("records", 0)),
+                            "seconds": float(meta.get("seconds", 0.0))}
+    delivery = latest_metadata(instance, "delivery", request_id)
+    status = delivery.get("status") or ("incomplete" if any(s["status"] == "failed" for s in per_system.values())
+                                        else "in_progress")
+    return {"request_id": request_id, "status": status, "systems": per_system}

@@ -1,0 +1,64 @@
+"""Fixtures for the Dagster layer: the sandbox federation's settings and a project-like home in the
+process environment (as `dsar demo` sets them up), and a persistent temporary Dagster instance."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import httpx
+import pytest
+
+from dsar_pipeline.embedded import prepare_home
+
+
+@pytest.fixture(scope="module")
+def pipeline_env(federation, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    home = tmp_path_factory.mktemp("dagster_home")
+    saved = dict(os.environ)
+    os.environ.update(federation.settings)
+    os.environ.update(prepare_home(home))
+    try:
+        yield dict(os.environ)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+@pytest.fixture
+def instance(pipeline_env: dict[str, str], tmp_path: Path) -> Iterator[dg.DagsterInstance]:
+    with dg.instance_for_test(temp_dir=str(tmp_path)) as test_instance:
+        yield test_instance
+
+
+def person_ticket(federation, name: str, *, signed: bool = True, suffix: str = "") -> bytes:
+    """A ticket as the web form files it; signed with the sandbox eID when `signed`."""
+    from dsar_pipeline.demo import ticket_for
+
+    people = {p["name"]: p for p in httpx.get(f"{federation.settings['SANDBOX_CONTROL_URL']}/people").json()["people"]}
+    ticket = ticket_for(people[name], datetime.now(UTC).replace(microsecond=0))
+    ticket["subject_request_id"] += suffix
+    if signed:
+        from dsar_pipeline.demo import sign_ticket
+
+        ticket = sign_ticket(federation.settings["SANDBOX_CONTROL_URL"], name, ticket)
+    return json.dumps(ticket).encode()
+
+
+def drop(federation, raw: bytes, name: str) -> None:
+    response = httpx.post(f"{federation.settings['SANDBOX_CONTROL_URL']}/tickets", params={"name": name},
+                          content=raw, timeout=10)
+    response.raise_for_status()
+
+
+def inbox_keys(federation, prefix: str = "tickets/") -> list[str]:
+    from dsar_pipeline.resources import aws_client
+
+    client = aws_client("s3", federation.settings, "DSAR_S3_ENDPOINT_URL")
+    listed: dict[str, Any] = client.list_objects_v2(Bucket=federation.settings["DSAR_INBOX_BUCKET"], Prefix=prefix)
+    return [o["Key"] for o in listed.get("Contents", [])]

@@ -1,0 +1,111 @@
+"""The inbox sensor: new, duplicate, re-delivered and invalid tickets, evaluated with
+`build_sensor_context` against a real instance and the sandbox inbox (S3) and helpdesk."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import httpx
+import pytest
+
+from assets.sensors import RANGE_END, RANGE_START, run_requests_for
+from dsar_pipeline import runner
+from dsar_pipeline.intake import TicketError, parse_ticket
+from dsar_pipeline.requests import TICKET_OBJECT
+from dsar_pipeline.workstore import LocalWorkStore
+
+from .conftest import drop, inbox_keys, person_ticket
+
+
+@pytest.fixture(autouse=True)
+def empty_inbox(federation, pipeline_env):
+    from dsar_pipeline.resources import aws_client
+
+    client = aws_client("s3", federation.settings, "DSAR_S3_ENDPOINT_URL")
+    for key in inbox_keys(federation, ""):
+        client.delete_object(Bucket=federation.settings["DSAR_INBOX_BUCKET"], Key=key)
+    federation.board.replace([])
+
+
+def callbacks(federation, status: str = "accepted") -> list[dict]:
+    url = federation.settings["DSAR_HELPDESK_CALLBACK_URL"]
+    return httpx.get(url, params={"status": status}, timeout=5).json()["callbacks"]
+
+
+def test_new_ticket_adds_one_partition_and_one_run(federation, instance) -> None:
+    raw = person_ticket(federation, "demo", suffix="-new")
+    drop(federation, raw, "web-new")
+    tick = runner.tick(instance)
+    assert len(tick.new_requests) == 1 and len(tick.runs) == 1
+    request_id = tick.new_requests[0]
+    assert tick.runs[0].run_key == request_id and tick.runs[0].partition_key == request_id
+    assert instance.has_dynamic_partition("dsar_requests", request_id)
+    assert LocalWorkStore(Path(os.environ["DSAR_WORK_DIR"])).exists(f"{request_id}/{TICKET_OBJECT}")
+    assert inbox_keys(federation) == []
+    assert any(c["subject_request_id"].endswith("-new") and c["request_status"] == "in_progress"
+               for c in callbacks(federation))
+
+
+def test_duplicate_and_redelivered_tickets_start_no_second_run(federation, instance) -> None:
+    raw = person_ticket(federation, "debtor", suffix="-dup")
+    drop(federation, raw, "web-dup-1")
+    drop(federation, raw, "web-dup-2")
+    first = runner.tick(instance)
+    assert len(first.new_requests) == 1 and len(first.runs) == 1
+    drop(federation, raw, "web-dup-3")  # the helpdesk delivers the same ticket again later
+    second = runner.tick(instance)
+    assert second.new_requests == [] and second.runs == []
+    assert "duplicate" in (second.skip_reason or "")
+    assert inbox_keys(federation) == []
+
+
+def test_invalid_tickets_are_rejected_with_a_reason_and_the_sensor_goes_on(federation, instance) -> None:
+    from tests.intake.test_hostile_tickets import CASES
+
+    hostile = []
+    for case in CASES:
+        try:
+            parse_ticket(case.raw)
+        except TicketError:
+            hostile.append(case)
+    assert len(hostile) >= 40
+    for index, case in enumerate(hostile):
+        drop(federation, case.raw, f"hostile-{index:03d}")
+    good = person_ticket(federation, "latvian", suffix="-amid-hostile")
+    drop(federation, good, "web-good")
+    before = len(callbacks(federation))
+    sealed_before = set(Path(os.environ["DSAR_WORK_DIR"]).rglob(TICKET_OBJECT))
+    tick = runner.tick(instance)
+    assert len(tick.new_requests) == 1, "the valid ticket among hostile ones still starts its run"
+    rejected = [c for c in callbacks(federation)[before:] if c["request_status"] == "cancelled"]
+    assert len(rejected) == len(hostile)
+    for callback in rejected:
+        reason = callback["payload"]["extensions"]["reason"]
+        assert reason.startswith("rejected: ") and "\n" not in reason
+    remaining = inbox_keys(federation, "rejected/")
+    assert len(remaining) == len(hostile)
+    assert inbox_keys(federation) == []
+    written = set(Path(os.environ["DSAR_WORK_DIR"]).rglob(TICKET_OBJECT)) - sealed_before
+    assert [p.parent.name for p in written] == tick.new_requests, "nothing is written for rejected tickets"
+
+
+def test_unreachable_inbox_skips_instead_of_failing(federation, instance) -> None:
+    from sandbox.faults import parse_spec
+
+    federation.board.replace(parse_spec("recordings=down"))
+    try:
+        tick = runner.tick(instance)
+    finally:
+        federation.board.replace([])
+    assert tick.runs == [] and "unreachable" in (tick.skip_reason or "")
+
+
+def test_a_burst_of_tickets_is_batched_into_runs_over_partition_ranges(monkeypatch) -> None:
+    monkeypatch.setenv("DSAR_BATCH_SIZE", "4")
+    runs = run_requests_for([f"r-{i:026d}" for i in range(10)])
+    assert [r.tags.get("dsar/batch_size") for r in runs] == ["4", "4", "2"]
+    assert runs[0].tags[RANGE_START] == f"r-{0:026d}" and runs[0].tags[RANGE_END] == f"r-{3:026d}"
+    assert len({r.run_key for r in runs}) == 3
+    single = run_requests_for(["r-" + "1" * 26])
+    assert single[0].partition_key == "r-" + "1" * 26 and single[0].run_key == "r-" + "1" * 26
