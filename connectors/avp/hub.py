@@ -54,12 +54,15 @@ class HubClient:
     """POSTs JSON documents to the hub's market-participant API; counts every call it sends."""
 
     def __init__(self, base_url: str, credentials: ClientCredentials, *, policy: RetryPolicy | None = None,
-                 limiter: MinIntervalLimiter | None = None, timeout: httpx.Timeout = DEFAULT_TIMEOUT,
-                 transport: httpx.BaseTransport | None = None) -> None:
+                 limiter: MinIntervalLimiter | None = None, base_interval_s: float = 0.0,
+                 timeout: httpx.Timeout = DEFAULT_TIMEOUT, transport: httpx.BaseTransport | None = None,
+                 max_connections: int = 4) -> None:
         self.credentials = credentials
         self.policy = policy or RetryPolicy()
         self.limiter = limiter
-        self.client = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout, transport=transport)
+        self.base_interval_s = base_interval_s
+        self.client = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout, transport=transport,
+                                   limits=httpx.Limits(max_connections=max_connections))
         self.calls_by_path: Counter[str] = Counter()
         self.refused = 0  # 429 answers received (pacing should keep this at 0)
         self._lock = threading.Lock()
@@ -98,6 +101,7 @@ class HubClient:
                 if status == 429:
                     with self._lock:
                         self.refused += 1
+                    self._widen_margin(retry_after)
                 if self.limiter and retry_after:
                     self.limiter.push_back(retry_after)
                 raise TransientError(f"HTTP {status}{_problem_code(raw)}", retry_after)
@@ -119,6 +123,18 @@ class HubClient:
             return parse(document) if parse else document
 
         return call_with_retries(SYSTEM, f"POST {path}", attempt, self.policy)
+
+    def _widen_margin(self, retry_after: float | None) -> None:
+        """A 429 in spite of pacing means our sends were closer, as the hub saw them, than we meant
+        (scheduling jitter on either side): widen the pacing by the shortfall the hub reported
+        (Retry-After) plus 1 ms, up to a quarter of the interval. A long Retry-After is a throttle
+        of another kind (a burst limit), not jitter: it is only waited out."""
+        limiter = self.limiter
+        if limiter is None or retry_after is None or self.base_interval_s <= 0:
+            return
+        if retry_after <= self.base_interval_s:
+            ceiling = self.base_interval_s * 1.25
+            limiter.interval_s = min(ceiling, limiter.interval_s + retry_after + 0.001)
 
     def _bearer(self) -> dict[str, str]:
         try:

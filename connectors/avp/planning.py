@@ -21,7 +21,7 @@ such). Gaps in the hub's data can only make the real number of pages smaller.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -34,7 +34,7 @@ QUARTER_HOURS_FROM = date(2025, 4, 1)  # first Estonian local day metered in 15-
 class MeterWindow:
     """The half-open UTC span [start, end) of one meter's data to fetch."""
 
-    meter_eic: str
+    meter_eic: str = field(repr=False)  # an identifier of the person: kept out of reprs
     start: datetime
     end: datetime
 
@@ -43,7 +43,7 @@ class MeterWindow:
 class CallPlan:
     """One meter-data period: [period_start, period_end) and the pages it needs at most."""
 
-    meter_eic: str
+    meter_eic: str = field(repr=False)
     period_start: datetime
     period_end: datetime
     pages: int
