@@ -19,10 +19,7 @@ from connectors.resolution import IdentityGraph
 from connectors.retention import Period, RetentionFinding, retention_findings
 from dsar_pipeline.collection import SystemResult, SystemStatus
 from dsar_pipeline.intake.approval import ReleasePolicy, approval_gate
-from dsar_pipeline.profiles import load_profile
 from dsar_pipeline.requests import RequestFacts
-
-PERIOD_UNITS = ("years", "months", "days", "hours")
 
 
 @dataclass
@@ -42,15 +39,10 @@ class ReviewOutcome:
 
 
 def retention_periods(controller: str) -> dict[str, Period]:
-    """The controller profile's `retention:` table as periods (entries without a period are skipped)."""
-    table = getattr(load_profile(controller), "retention", None) or {}
-    periods = {}
-    for rule, entry in dict(table).items():
-        spec = entry.get("period", entry) if isinstance(entry, Mapping) else {}
-        values = {unit: int(spec[unit]) for unit in PERIOD_UNITS if unit in spec}
-        if values:
-            periods[rule] = Period(**values)
-    return periods
+    """The controller's retention periods per rule, as its profile states them (see letter.facts)."""
+    from dsar_pipeline.letter import load_facts
+
+    return dict(load_facts(controller).retention_periods())
 
 
 def source_rules() -> dict[tuple[str, str], str]:

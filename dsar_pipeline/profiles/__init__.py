@@ -3,9 +3,10 @@
 Why data and not code: the facts (legal name, registration number, deadlines, supervisory
 authority, later purposes, retention and recipients) come from each controller's privacy notice
 and change when the notice changes; a lawyer or the DPO should be able to review a diff of one
-YAML file. The model types only the fields the intake needs and keeps every other key
-(``extra="allow"``), so other parts of the pipeline can extend the same files without touching
-this loader.
+YAML file. The model types only the fields the intake needs (and ``systems``, which the collection
+needs) and keeps every other key (``extra="allow"``), so other parts of the pipeline can extend the
+same files without touching this loader: ``dsar_pipeline.letter.facts`` types the Art. 15 facts
+(purposes, categories, recipients, sources, retention, automated decisions, transfers, contacts).
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ _ID_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$")
 
 Country = Literal["EE", "LV", "LT"]
 Language = Literal["et", "lv", "ru", "en"]
+SystemName = Literal["billing", "volt", "recordings", "portal", "avp"]
+"""The five source systems (``connectors/systems.yaml``); a profile lists those its controller runs."""
+ALL_SYSTEMS: tuple[SystemName, ...] = ("billing", "volt", "recordings", "portal", "avp")
 
 
 class ProfileError(ValueError):
@@ -39,6 +43,9 @@ class SupervisoryAuthority(BaseModel):
 
     name: str = Field(min_length=1)
     url: str = Field(min_length=1)
+    email: str | None = None
+    address: str | None = None
+    phone: str | None = None
 
 
 class ControllerProfile(BaseModel):
@@ -57,6 +64,9 @@ class ControllerProfile(BaseModel):
     promised_answer_days: int | None = Field(default=None, ge=1, le=31)
     signed_requests_required: bool = False
     supervisory_authority: SupervisoryAuthority
+    # Which of the five systems this controller runs: only these are searched for its requests.
+    # The rest of the Art. 15 facts (purposes, retention, ...) are typed by dsar_pipeline.letter.facts.
+    systems: tuple[SystemName, ...] = Field(default=ALL_SYSTEMS, min_length=1)
 
     @field_validator("id")
     @classmethod
@@ -125,12 +135,14 @@ def load_profile(controller_id: str) -> ControllerProfile:
 
 
 __all__ = [
+    "ALL_SYSTEMS",
     "PROFILE_DIR",
     "ControllerProfile",
     "Country",
     "Language",
     "ProfileError",
     "SupervisoryAuthority",
+    "SystemName",
     "is_valid_controller_id",
     "list_controllers",
     "load_profile",
