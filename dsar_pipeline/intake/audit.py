@@ -14,6 +14,8 @@ events and the head to an earlier consistent state is only detectable against an
 from __future__ import annotations
 
 import json
+import random
+import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,6 +35,7 @@ from sqlalchemy import (
     event,
     insert,
     select,
+    text,
     update,
 )
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -155,10 +158,15 @@ class AuditTrail:
                 return self._append_once(request_id, kind, text, stamp)
             except (IntegrityError, OperationalError, _HeadMoved) as exc:  # concurrent appender won the race
                 last_error = exc
+                time.sleep(random.uniform(0, 0.05))
         raise RuntimeError("could not append the audit event (concurrent writers)") from last_error
 
     def _append_once(self, request_id: str, kind: str, payload: str, stamp: str) -> AuditEvent:
         with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # Serialise appenders of one request (SQLite serialises all writers by itself): without
+                # it, concurrent steps race for the same sequence number and exhaust their retries.
+                conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:rid))"), {"rid": request_id})
             head = conn.execute(
                 select(heads_table.c.seq, heads_table.c.hash).where(heads_table.c.request_id == request_id)
             ).first()
