@@ -16,6 +16,7 @@ from assets.batching import per_request
 from assets.partitions import requests_partitions, single_run
 from connectors.registry import SystemEntry, systems
 from dsar_pipeline.collection import SystemResult, SystemStatus, collect_system
+from dsar_pipeline.profiles import load_profile
 from dsar_pipeline.resources import ConnectorsResource
 
 
@@ -33,19 +34,22 @@ def build_system_asset(entry: SystemEntry) -> dg.AssetsDefinition:
               check_specs=[dg.AssetCheckSpec("answered_completely", asset=name,
                                              description=f"{entry.title} was searched to the end")],
               description=f"Everything {entry.title} holds on the person (records stay encrypted).")
-    def system_records(context: dg.AssetExecutionContext, subject_identities: Any,
+    def system_records(context: dg.AssetExecutionContext, dsar_request: Any, subject_identities: Any,
                        connectors: ConnectorsResource):
         connector = connectors.build(entry.name)
         last_attempt = context.retry_number >= entry.retries
 
         def step(_: str, inputs: dict) -> SystemResult:
+            if entry.name not in load_profile(inputs["dsar_request"].controller).systems:
+                return SystemResult(entry.name, SystemStatus.NOT_APPLICABLE)
             result = collect_system(connector, inputs["subject_identities"])
             if result.status is SystemStatus.FAILED and not last_attempt and len(context.partition_keys) == 1:
                 raise dg.Failure(f"{entry.name}: {result.error}")  # Dagster retries the step
             return result
 
         try:
-            result = per_request(context, {"subject_identities": subject_identities}, step)
+            result = per_request(context, {"dsar_request": dsar_request, "subject_identities": subject_identities},
+                                 step)
         finally:
             connector.close()
         outcomes = {context.partition_key: result} if isinstance(result, SystemResult) else result

@@ -30,6 +30,7 @@ TICKET_IDENTITY_TYPES = {
 class SystemStatus(StrEnum):
     COMPLETE = "complete"  # searched to the end; zero records means "no data held"
     FAILED = "failed"  # could not be searched completely: the package is incomplete
+    NOT_APPLICABLE = "not_applicable"  # the request's controller does not run this system
 
 
 @dataclass

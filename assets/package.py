@@ -1,0 +1,114 @@
+"""The response package: the portability export and the letter staged encrypted, then sealed as an
+AES-256 ZIP (and a CDOC for ID-card holders), with a check that it opens and its hashes match."""
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pyzipper
+
+from assets.batching import per_request
+from assets.partitions import requests_partitions, single_run
+from connectors.registry import systems
+from dsar_pipeline.package.assemble import SealedPackage, StagedContents, seal_package, stage_contents, staging_for
+from dsar_pipeline.package.envelope import encrypt_bytes
+from dsar_pipeline.package.passphrase import generate_passphrase
+from dsar_pipeline.resources import ConnectorsResource, WorkStoreResource
+
+SYSTEM_INPUTS = {f"{name}_records": dg.AssetIn() for name in systems()}
+
+
+def work_root() -> Path:
+    """Encrypted staging and sealed packages live on the worker's disk (ciphertext only)."""
+    return Path(os.environ.get("DSAR_WORK_DIR", ".dagster_home/work")).resolve()
+
+
+@dg.asset(partitions_def=requests_partitions, backfill_policy=single_run, group_name="package", kinds={"python"},
+          ins={"dsar_request": dg.AssetIn(), "review_findings": dg.AssetIn(), "release_approval": dg.AssetIn(),
+               **SYSTEM_INPUTS},
+          description="Export (JSON, CSV, Parquet, data dictionary), readable report, recordings and the Art. 15 "
+                      "letter, staged encrypted.")
+def portability_export(context: dg.AssetExecutionContext, work: WorkStoreResource,
+                       connectors: ConnectorsResource, **inputs: Any) -> Any:
+    keys = work.key_provider()
+    recordings = connectors.build("recordings")
+
+    def copy_audio(attachment: Any, sink: Any) -> None:
+        recordings.copy_attachment(attachment, sink)  # type: ignore[attr-defined]
+
+    def step(request_id: str, own: dict) -> StagedContents:
+        results = {name: own[f"{name}_records"] for name in systems()}
+        approval = own["release_approval"]
+        include_review = approval.get("decision") == "approve" and approval.get("include_review_records", False)
+        return stage_contents(staging_for(work_root(), request_id, keys), own["dsar_request"], results,
+                              own["review_findings"], include_review=include_review, copy_audio=copy_audio)
+
+    try:
+        result = per_request(context, inputs, step)
+    finally:
+        recordings.close()
+    if isinstance(result, StagedContents):
+        context.add_output_metadata({"files": result.files, "records": result.records, "complete": result.complete,
+                                     "withheld": json.dumps(result.withheld)})
+    return result
+
+
+@dg.asset(partitions_def=requests_partitions, backfill_policy=single_run, group_name="package", kinds={"python"},
+          check_specs=[dg.AssetCheckSpec("opens_and_hashes_match", asset="response_package",
+                                         description="the ZIP opens with its passphrase and every manifest hash "
+                                                     "matches its file")],
+          description="The sealed package: manifest, AES-256 ZIP, CDOC when the person has an ID-card certificate.")
+def response_package(context: dg.AssetExecutionContext, dsar_request: Any, portability_export: Any,
+                     work: WorkStoreResource):
+    keys, store = work.key_provider(), work.store()
+
+    def step(request_id: str, own: dict) -> SealedPackage:
+        passphrase = generate_passphrase()
+        store.put(f"{request_id}/passphrase.sealed",
+                  encrypt_bytes(passphrase.encode(), keys, {"request": request_id, "asset": "passphrase"}))
+        sealed = seal_package(staging_for(work_root(), request_id, keys), own["dsar_request"],
+                              own["portability_export"], work_root() / request_id / "package", passphrase)
+        problems = verify_package(sealed.path, passphrase)
+        if problems:
+            raise dg.Failure(f"package check failed: {problems[0]}")
+        return sealed
+
+    result = per_request(context, {"dsar_request": dsar_request, "portability_export": portability_export}, step)
+    packages = {context.partition_key: result} if isinstance(result, SealedPackage) else result
+    failed = [k for k, v in packages.items() if not isinstance(v, SealedPackage)]
+    if isinstance(result, SealedPackage):
+        metadata = {"size": result.size, "sha256": result.sha256, "files": result.files, "complete": result.complete,
+                    "cdoc": result.cdoc_path is not None}
+    else:
+        metadata = {"requests": len(packages), "failed_requests": failed}
+    yield dg.Output(result, metadata=metadata)
+    yield dg.AssetCheckResult(check_name="opens_and_hashes_match", passed=not failed,
+                              metadata={"packages_checked": len(packages) - len(failed)})
+
+
+def verify_package(path: Path, passphrase: str) -> list[str]:
+    """Open the ZIP with an independent reader (pyzipper) and check every file against the manifest."""
+    import hashlib
+
+    problems: list[str] = []
+    with pyzipper.AESZipFile(path) as archive:
+        archive.setpassword(passphrase.encode())
+        manifest = json.loads(archive.read("manifest.json"))
+        listed = {entry["path"]: entry for entry in manifest["files"]}
+        names = set(archive.namelist()) - {"manifest.json"}
+        if names != set(listed):
+            problems.append(f"{len(names ^ set(listed))} files differ between the archive and the manifest")
+        for name in sorted(names & set(listed)):
+            digest, size = hashlib.sha256(), 0
+            with archive.open(name) as handle:
+                for chunk in iter(lambda h=handle: h.read(1 << 20), b""):
+                    digest.update(chunk)
+                    size += len(chunk)
+            if digest.hexdigest() != listed[name]["sha256"] or size != listed[name]["size"]:
+                problems.append(f"file #{sorted(listed).index(name)} does not match its manifest hash")
+    return problems
+
+
+defs = dg.Definitions(assets=[portability_export, response_package])

@@ -1,0 +1,145 @@
+"""Assemble one person's response package from what was released to them.
+
+Two stages, so the orchestration can show and re-run them separately:
+`stage_contents` writes the export, the readable report, the recordings and the letter into an
+encrypted staging folder; `seal_package` adds the manifest, archives everything as an AES-256 ZIP
+(and a CDOC for ID-card holders) and empties the staging folder. Nothing here touches Dagster.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from connectors.contract import Attachment, Record
+from connectors.registry import systems
+from dsar_pipeline.collection import SystemResult, SystemStatus
+from dsar_pipeline.letter import FoundData, LetterContext, render_letter
+from dsar_pipeline.package.aeszip import write_staging_as_zip
+from dsar_pipeline.package.cdoc import write_cdoc
+from dsar_pipeline.package.encrypted_staging import EncryptedStaging
+from dsar_pipeline.package.export import write_export
+from dsar_pipeline.package.keys import KeyProvider
+from dsar_pipeline.package.manifest import write_manifest
+from dsar_pipeline.package.redaction import (
+    AGENT_IDENTITY,
+    AGENT_NAME_IN_TEXT,
+    AGENT_SPEAKER_LABEL,
+    OTHER_NAME_IN_TEXT,
+    OTHER_SPEAKER_LABEL,
+    THIRD_PARTY_DATA,
+    write_recordings,
+)
+from dsar_pipeline.package.report import write_report
+from dsar_pipeline.profiles import load_profile
+from dsar_pipeline.requests import RequestFacts
+from dsar_pipeline.review import ReviewOutcome, released_records, source_rules
+
+LETTER_PATH = "letter/letter.html"
+
+
+@dataclass
+class StagedContents:
+    """What was staged for one request (counts only: safe to show)."""
+
+    files: int
+    records: int
+    withheld: dict[str, int] = field(default_factory=dict)
+    complete: bool = True
+    systems: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+@dataclass
+class SealedPackage:
+    path: Path
+    size: int
+    sha256: str
+    files: int
+    complete: bool
+    cdoc_path: Path | None = None
+
+
+def staging_for(root: Path, request_id: str, keys: KeyProvider) -> EncryptedStaging:
+    return EncryptedStaging(root / request_id / "staging", keys, request_id)
+
+
+def system_outcomes(results: Mapping[str, SystemResult], released: list[Record]) -> dict[str, dict[str, Any]]:
+    counts: dict[str, int] = {}
+    for record in released:
+        counts[record.system] = counts.get(record.system, 0) + 1
+    return {name: {"status": result.status.value, "records": counts.get(name, 0)}
+            for name, result in results.items()}
+
+
+def stage_contents(staging: EncryptedStaging, facts: RequestFacts, results: Mapping[str, SystemResult],
+                   outcome: ReviewOutcome, *, include_review: bool,
+                   copy_audio: Callable[[Attachment, BinaryIO], None], today: date | None = None) -> StagedContents:
+    """Export, report, recordings and letter of the released records, into an emptied staging."""
+    staging.remove_all()
+    released = released_records(results, outcome, approved_review=include_review)
+    profile = load_profile(facts.controller)
+    titles = {name: entry.title for name, entry in systems().items() if name in profile.systems}
+    outcomes = {name: o for name, o in system_outcomes(results, released).items() if name in profile.systems}
+    now = datetime.now(UTC).replace(microsecond=0)
+    write_export(released, staging, systems=titles)
+    write_report(released, staging, person_language=facts.language, systems_summary=outcomes,
+                          request_id=facts.request_id, generated_at=now)
+    recordings = write_recordings(released, staging, copy_audio)
+    found = FoundData(rules=source_rules()).add_all(released)
+    withheld = _withheld(outcome, recordings)
+    for kind, count in withheld.items():
+        found.hold_back(kind, count)  # type: ignore[arg-type]
+    statuses = {name: ("failed" if results[name].status is SystemStatus.FAILED else "complete")
+                for name in profile.systems if name in results}
+    letter = LetterContext(profile=profile, language=facts.language, request_id=facts.request_id,
+                           received_on=facts.received_date, due_on=facts.due_date,
+                           answered_on=today or now.date(), **found.context_fields(statuses))
+    with staging.create(LETTER_PATH) as handle:
+        handle.write(render_letter(letter).encode("utf-8"))
+    return StagedContents(files=len(staging.files()), records=len(released), withheld=withheld,
+                          complete=not outcome.failed_systems, systems=outcomes)
+
+
+STAFF_KINDS = (AGENT_IDENTITY, AGENT_NAME_IN_TEXT, AGENT_SPEAKER_LABEL)
+OTHER_KINDS = (OTHER_NAME_IN_TEXT, OTHER_SPEAKER_LABEL, THIRD_PARTY_DATA)
+
+
+def _withheld(outcome: ReviewOutcome, recordings: Any) -> dict[str, int]:
+    """Counts per kind for Art. 15(4): staff identities redacted, other people's data, unconfirmed records.
+
+    The recordings' redaction tally covers the call metadata (the export and report write the same
+    redacted records, so counting them again would count each redaction three times).
+    """
+    tally = recordings.withheld.as_dict()
+    counts = {"staff_identity": sum(tally.get(k, 0) for k in STAFF_KINDS),
+              "other_person": sum(tally.get(k, 0) for k in OTHER_KINDS) + outcome.counts.get("other_person", 0),
+              "unconfirmed_match": outcome.counts.get("review", 0)}
+    return {k: v for k, v in counts.items() if v}
+
+
+def seal_package(staging: EncryptedStaging, facts: RequestFacts, contents: StagedContents, out_dir: Path,
+                 passphrase: str) -> SealedPackage:
+    """Manifest, AES-256 ZIP (and CDOC when the ticket carries an ID-card certificate); staging emptied."""
+    out_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    write_manifest(staging, request_id=facts.request_id, controller=facts.controller, systems=contents.systems,
+                   generated_at=datetime.now(UTC).replace(microsecond=0))
+    path = out_dir / "response.zip"
+    with path.open("wb") as out:
+        write_staging_as_zip(staging, out, passphrase)
+    cdoc_path = None
+    if facts.certificate_der:
+        cdoc_path = out_dir / "response.cdoc"
+        files = [(f.name, (lambda name=f.name: staging.open(name))) for f in staging.files()]
+        with cdoc_path.open("wb") as out:
+            write_cdoc(files, facts.certificate_der, out)
+    files = len(staging.files())
+    staging.remove_all()
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return SealedPackage(path, path.stat().st_size, digest.hexdigest(), files, contents.complete, cdoc_path)
