@@ -49,25 +49,24 @@ def build_system_asset(entry: SystemEntry) -> dg.AssetsDefinition:
 
         try:
             result = per_request(context, {"dsar_request": dsar_request, "subject_identities": subject_identities},
-                                 step)
+                                 step, describe=describe_result)
         finally:
             connector.close()
         outcomes = {context.partition_key: result} if isinstance(result, SystemResult) else result
         failed = {k: r for k, r in outcomes.items() if not isinstance(r, SystemResult)
                   or r.status is SystemStatus.FAILED}
-        if isinstance(result, SystemResult):
-            metadata = {"status": result.status.value, "records": len(result.records),
-                        "seconds": round(result.seconds, 3), "calls": result.calls,
-                        "error": result.error or ""}
-        else:
-            metadata = {"requests": len(outcomes), "failed_requests": sorted(failed)}
-        yield dg.Output(result, metadata=metadata)
+        yield dg.Output(result)
         yield dg.AssetCheckResult(
             check_name="answered_completely", passed=not failed, severity=dg.AssetCheckSeverity.ERROR,
             metadata={"failed_requests": len(failed),
                       "cause": next((r.error for r in failed.values() if isinstance(r, SystemResult)), "") or ""})
 
     return system_records
+
+
+def describe_result(result: SystemResult) -> dict[str, Any]:
+    return {"status": result.status.value, "records": len(result.records), "seconds": round(result.seconds, 3),
+            "calls": result.calls, "error": result.error or ""}
 
 
 system_assets = [build_system_asset(entry) for entry in systems().values()]

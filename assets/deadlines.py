@@ -12,17 +12,9 @@ from datetime import UTC, date, datetime
 import dagster as dg
 
 from assets.partitions import requests_partitions
+from dsar_pipeline.status import latest_metadata
 
 NEAR_DAYS = int(os.environ.get("DSAR_DEADLINE_WARNING_DAYS", "7"))
-
-
-def _latest_metadata(instance: dg.DagsterInstance, asset: str, partition: str) -> dict[str, object]:
-    records = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[partition]), limit=1).records
-    if not records:
-        return {}
-    materialization = records[0].asset_materialization
-    return {k: getattr(v, "value", v) for k, v in (materialization.metadata if materialization else {}).items()}
 
 
 def deadline_state(due: date, today: date) -> str | None:
@@ -40,10 +32,10 @@ def deadline_watch(context: dg.SensorEvaluationContext) -> dg.SensorResult:
     today = datetime.now(UTC).date()
     observations = []
     for request_id in context.instance.get_dynamic_partitions(requests_partitions.name):
-        facts = _latest_metadata(context.instance, "dsar_request", request_id)
+        facts = latest_metadata(context.instance, "dsar_request", request_id)
         if "due_date" not in facts:
             continue
-        if _latest_metadata(context.instance, "delivery", request_id).get("status") == "delivered":
+        if latest_metadata(context.instance, "delivery", request_id).get("status") == "delivered":
             continue
         due = date.fromisoformat(str(facts["due_date"]))
         state = deadline_state(due, today)

@@ -56,13 +56,8 @@ def delivery(context: dg.AssetExecutionContext, work: WorkStoreResource, audit: 
         _tell_helpdesk(settings, facts, "completed", "delivered")
         return {"status": "delivered", **evidence.public()}
 
-    result = per_request(context, inputs, step)
-    if isinstance(result, dict) and "status" in result:
-        context.add_output_metadata({k: v for k, v in result.items() if isinstance(v, str | int | bool)})
-    else:
-        context.add_output_metadata({"statuses": sorted({v.get("status", "failed") if isinstance(v, dict)
-                                                         else "failed" for v in result.values()})})
-    return result
+    return per_request(context, inputs, step,
+                       describe=lambda r: {k: v for k, v in r.items() if isinstance(v, str | int | bool)})
 
 
 def _tell_helpdesk(settings: dict[str, str], facts: Any, status: str, reason: str) -> None:

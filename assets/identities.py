@@ -23,16 +23,17 @@ def subject_identities(context: dg.AssetExecutionContext, dsar_request: Any,
         return expand(subject_identifiers(inputs["dsar_request"].identities), built)
 
     try:
-        result = per_request(context, {"dsar_request": dsar_request}, step)
+        return per_request(context, {"dsar_request": dsar_request}, step, describe=describe_graph)
     finally:
         for connector in built.values():
             connector.close()
-    if isinstance(result, IdentityGraph):
-        kinds = Counter(f"{i.type.value}:{i.strength.value}" for i in result.identifiers.values())
-        context.add_output_metadata({"identifiers": len(result.identifiers), "rounds": result.rounds,
-                                     "calls": result.calls, "by_type": dict(sorted(kinds.items())),
-                                     "systems_unreachable": sorted(result.errors)})
-    return result
+
+
+def describe_graph(graph: IdentityGraph) -> dict[str, Any]:
+    """Counts per identifier type and strength; never a value."""
+    kinds = Counter(f"{i.type.value}:{i.strength.value}" for i in graph.identifiers.values())
+    return {"identifiers": len(graph.identifiers), "rounds": graph.rounds, "calls": graph.calls,
+            "by_type": dict(sorted(kinds.items())), "systems_unreachable": sorted(graph.errors)}
 
 
 defs = dg.Definitions(assets=[subject_identities])

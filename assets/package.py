@@ -46,13 +46,10 @@ def portability_export(context: dg.AssetExecutionContext, work: WorkStoreResourc
                               own["review_findings"], include_review=include_review, copy_audio=copy_audio)
 
     try:
-        result = per_request(context, inputs, step)
+        return per_request(context, inputs, step, describe=lambda c: {
+            "files": c.files, "records": c.records, "complete": c.complete, "withheld": c.withheld})
     finally:
         recordings.close()
-    if isinstance(result, StagedContents):
-        context.add_output_metadata({"files": result.files, "records": result.records, "complete": result.complete,
-                                     "withheld": json.dumps(result.withheld)})
-    return result
 
 
 @dg.asset(partitions_def=requests_partitions, backfill_policy=single_run, group_name="package", kinds={"python"},
@@ -75,15 +72,12 @@ def response_package(context: dg.AssetExecutionContext, dsar_request: Any, porta
             raise dg.Failure(f"package check failed: {problems[0]}")
         return sealed
 
-    result = per_request(context, {"dsar_request": dsar_request, "portability_export": portability_export}, step)
+    result = per_request(context, {"dsar_request": dsar_request, "portability_export": portability_export}, step,
+                         describe=lambda p: {"size": p.size, "sha256": p.sha256, "files": p.files,
+                                             "complete": p.complete, "cdoc": p.cdoc_path is not None})
     packages = {context.partition_key: result} if isinstance(result, SealedPackage) else result
     failed = [k for k, v in packages.items() if not isinstance(v, SealedPackage)]
-    if isinstance(result, SealedPackage):
-        metadata = {"size": result.size, "sha256": result.sha256, "files": result.files, "complete": result.complete,
-                    "cdoc": result.cdoc_path is not None}
-    else:
-        metadata = {"requests": len(packages), "failed_requests": failed}
-    yield dg.Output(result, metadata=metadata)
+    yield dg.Output(result)
     yield dg.AssetCheckResult(check_name="opens_and_hashes_match", passed=not failed,
                               metadata={"packages_checked": len(packages) - len(failed)})
 

@@ -19,10 +19,7 @@ def dsar_request(context: dg.AssetExecutionContext, work: WorkStoreResource) -> 
     def step(request_id: str, _: dict) -> RequestFacts:
         return request_facts(open_ticket(store, keys, request_id))
 
-    result = per_request(context, {}, step)
-    if isinstance(result, RequestFacts):
-        context.add_output_metadata(result.public_facts())
-    return result
+    return per_request(context, {}, step, describe=RequestFacts.public_facts)
 
 
 defs = dg.Definitions(assets=[dsar_request])

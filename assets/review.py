@@ -35,10 +35,7 @@ def review_findings(context: dg.AssetExecutionContext, audit: AuditResource, **i
                                               "retention_findings": len(outcome.findings)})
         return outcome
 
-    result = per_request(context, inputs, step)
-    if isinstance(result, ReviewOutcome):
-        context.add_output_metadata(result.public_summary())
-    return result
+    return per_request(context, inputs, step, describe=ReviewOutcome.public_summary)
 
 
 DPO_USER = re.compile(r"[a-z][a-z0-9_.-]{0,63}")

@@ -10,12 +10,14 @@ from connectors.registry import systems
 
 
 def latest_metadata(instance: dg.DagsterInstance, asset: str, request_id: str) -> dict[str, Any]:
-    result = instance.fetch_materializations(
+    """The request's facts from the asset's last run: each step observes them on the request's partition
+    (also when the request ran in a batch, where the materialisation's own metadata covers the batch)."""
+    result = instance.fetch_observations(
         dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[request_id]), limit=1)
     if not result.records:
         return {}
-    materialization = result.records[0].asset_materialization
-    metadata = materialization.metadata if materialization else {}
+    observation = result.records[0].event_log_entry.asset_observation
+    metadata = observation.metadata if observation else {}
     return {key: getattr(value, "value", value) for key, value in metadata.items()}
 
 

@@ -38,6 +38,8 @@ CSV_CONVENTIONS = {
     "dates": "ISO 8601: YYYY-MM-DD; times with their UTC offset, UTC written with Z",
     "decimals": "decimal point, no thousands separator, exact (money and kWh are never rounded by the export)",
     "nested": "lists and objects (e.g. chat transcripts) as JSON text",
+    "types": "string, integer, number, decimal (exact, as text), boolean, date, date-time, json (array|object); "
+             "a|b when values of both kinds occur; empty when the column holds no value for you",
 }
 
 

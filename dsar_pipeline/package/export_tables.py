@@ -95,7 +95,11 @@ def column_description(name: str, category: str) -> str:
         if name.endswith("_at"):
             return f"{base[:-3]} time (ISO 8601, UTC)"
         return f"{base} (record keeping in the system)"
-    return f"{CATEGORIES.get(category, category)}: {name.replace('_', ' ')}"
+    label = CATEGORIES.get(category, category)
+    words = name.replace("_", " ")
+    if words.casefold() in label.casefold() or label.casefold().startswith(words.casefold().rstrip("s")):
+        return label
+    return f"{label}: {words}"
 
 
 def excluded_reason(category: str) -> str | None:

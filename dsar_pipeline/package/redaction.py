@@ -297,12 +297,14 @@ def audio_extension(attachment: Attachment) -> str:
 
 
 def write_recordings(records: Iterable[Record], staging: Staging,
-                     copy_audio: Callable[[Attachment, BinaryIO], None], *,
-                     system: str = RECORDINGS_SYSTEM) -> RecordingsSummary:
+                     copy_audio: Callable[[Attachment, BinaryIO], Any], *,
+                     system: str = RECORDINGS_SYSTEM, attempts: int = 2) -> RecordingsSummary:
     """Each call of `system`: its audio streamed by `copy_audio` into the staging, then its redacted metadata.
 
     `copy_audio(attachment, sink)` writes the object's bytes to `sink` (e.g.
-    `RecordingsConnector.copy_attachment`); the staged size must equal `attachment.size`.
+    `RecordingsConnector.copy_attachment`); the staged size must equal `attachment.size`. The staged
+    file cannot be rewound (it is encrypted as it is written), so a copy that fails midway is
+    abandoned (the staging discards it) and the copy starts again in a new file, `attempts` times.
     """
     summary = RecordingsSummary()
     seen: set[str] = set()
@@ -317,8 +319,7 @@ def write_recordings(records: Iterable[Record], staging: Staging,
         audio: dict[str, Any] | None = None
         if record.attachment is not None:
             name = f"{RECORDINGS_DIR}/{stem}.{audio_extension(record.attachment)}"
-            with staging.create(name) as sink:
-                copy_audio(record.attachment, sink)
+            _copy(staging, name, record.attachment, copy_audio, attempts)
             staged = _staged_size(staging, name)
             if staged != record.attachment.size:
                 raise RecordingError(f"{name}: copied {staged} bytes, the object has {record.attachment.size}")
@@ -335,6 +336,18 @@ def write_recordings(records: Iterable[Record], staging: Staging,
         summary.files.append(name)
         summary.calls += 1
     return summary
+
+
+def _copy(staging: Staging, name: str, attachment: Attachment, copy_audio: Callable[[Attachment, BinaryIO], Any],
+          attempts: int) -> None:
+    for attempt in range(1, max(attempts, 1) + 1):
+        try:
+            with staging.create(name) as sink:
+                copy_audio(attachment, sink)
+            return
+        except Exception:
+            if attempt >= attempts:
+                raise
 
 
 def _staged_size(staging: Staging, name: str) -> int | None:
