@@ -85,9 +85,9 @@ def stage_contents(staging: EncryptedStaging, facts: RequestFacts, results: Mapp
     titles = {name: entry.title for name, entry in systems().items() if name in profile.systems}
     outcomes = {name: o for name, o in system_outcomes(results, released).items() if name in profile.systems}
     now = datetime.now(UTC).replace(microsecond=0)
-    write_export(released, staging, systems=titles)
+    export = write_export(released, staging, systems=titles)
     write_report(released, staging, person_language=facts.language, systems_summary=outcomes,
-                          request_id=facts.request_id, generated_at=now)
+                 request_id=facts.request_id, generated_at=now, monthly=export.series.monthly)
     recordings = write_recordings(released, staging, copy_audio)
     found = FoundData(rules=source_rules()).add_all(released)
     withheld = _withheld(outcome, recordings)
