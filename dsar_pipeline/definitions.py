@@ -9,7 +9,7 @@ import os
 
 import dagster as dg
 
-from assets import collection, deadlines, delivery, identities, package, requests, review, sensors
+from assets import collection, deadlines, delivery, identities, package, purge, requests, review, sensors
 from assets.jobs import jobs_defs
 from dsar_pipeline.io_manager import EncryptedIOManager
 from dsar_pipeline.resources import AuditResource, ConnectorsResource, WorkStoreResource
@@ -39,7 +39,7 @@ executor = dg.multiprocess_executor.configured({
 
 defs = dg.Definitions.merge(
     requests.defs, identities.defs, collection.defs, review.defs, package.defs, delivery.defs, sensors.defs,
-    deadlines.defs, jobs_defs,
+    deadlines.defs, purge.defs, jobs_defs,
     dg.Definitions(resources=_resources(environment), executor=executor),
 )
 

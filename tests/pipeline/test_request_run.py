@@ -118,3 +118,28 @@ def test_household_case_awaits_review_and_holds_nothing_of_the_other_adult(feder
             data = archive.read(name)
             for needle in needles:
                 assert needle.encode() not in data, f"{name} holds the other adult's data"
+
+
+def test_purge_keeps_only_non_personal_evidence(federation, instance) -> None:
+    import os
+    from datetime import timedelta
+
+    from dsar_pipeline.purge import expired_requests, purge_request
+    from dsar_pipeline.resources import AuditResource, WorkStoreResource, aws_client
+
+    request_id = launch(federation, instance, "demo", "-purge")
+    assert request_status(instance, request_id)["status"] == "delivered"
+    assert request_id in expired_requests(instance, "dsar_requests", timedelta(seconds=-1))
+    work = WorkStoreResource()
+    trail = AuditResource(database_url=os.environ["DSAR_AUDIT_DATABASE_URL"], key=os.environ["DSAR_AUDIT_KEY"]).trail()
+    client = aws_client("s3", federation.settings, "DSAR_S3_ENDPOINT_URL")
+    report = purge_request(instance, request_id, store=work.store(), work_root=work_root(), s3_client=client,
+                           package_bucket=federation.settings["DSAR_PACKAGE_BUCKET"], trail=trail)
+    assert report.sealed_objects > 5 and report.package_objects >= 1 and report.runs == 1
+    assert not (work_root() / request_id).exists()
+    assert not work.store().exists(f"{request_id}/ticket.sealed")
+    listed = client.list_objects_v2(Bucket=federation.settings["DSAR_PACKAGE_BUCKET"], Prefix=f"packages/{request_id}/")
+    assert listed.get("KeyCount", 0) == 0
+    events = [e.event_type for e in trail.events(request_id)]
+    assert events[0] == "received" and "delivered" in events and events[-1] == "purged"
+    assert trail.verify_chain(request_id).ok
