@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint bench bench-quick sandbox ui clean
+.PHONY: install demo test lint bench bench-quick sandbox ui clean check-system
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,9 +19,14 @@ demo: install
 	$(BIN)/dsar demo
 
 ## make test: install, lint, then the whole test suite
-test: install
+test: install check-system
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -n 2 --dist loadfile -q
+	$(BIN)/python -m pytest -n 2 --dist loadfile -q -p no:cacheprovider
+
+## the Debian packages some tests drive; those tests skip with a reason where they are missing
+check-system:
+	@command -v 7zz >/dev/null || echo "make test: 7zz missing (apt-get install 7zip): the 7-Zip package tests will be skipped"
+	@test -x /usr/bin/chromium || echo "make test: /usr/bin/chromium missing (apt-get install chromium chromium-driver): the browser test will be skipped"
 
 lint: install
 	$(BIN)/ruff check .
@@ -37,6 +42,10 @@ bench-quick: install
 ## make sandbox: the simulated systems in the foreground (settings in .sandbox/sandbox.env)
 sandbox: install
 	$(BIN)/dsar sandbox up
+
+## make ui: the Dagster UI against the running sandbox (run `make sandbox` in another terminal first)
+ui: install
+	$(BIN)/dsar ui
 
 clean:
 	rm -rf .sandbox .dagster_home out .pytest_cache .ruff_cache
