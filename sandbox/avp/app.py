@@ -129,12 +129,13 @@ from werkzeug.exceptions import HTTPException
 from sandbox.avp import documents
 from sandbox.avp.auth import TokenService
 from sandbox.avp.limits import CallRateLimiter
-from sandbox.avp.meterdata import Limits, check_page, check_period, meter_data_page
+from sandbox.avp.meterdata import Limits, check_page, check_period, meter_data_json
 from sandbox.avp.protocol import (
     Problem,
     add_document_headers,
     check_document_headers,
     json_response,
+    json_text_response,
     problem_response,
 )
 from sandbox.avp.registry import Registry
@@ -258,7 +259,7 @@ class _Hub:
         series = self._series.get(meter_eic)
         if series is None:
             series = self._series.setdefault(meter_eic, series_for(self.population, entry.meter))
-        return json_response(meter_data_page(series, start, end, page, page_size))
+        return json_text_response(meter_data_json(series, start, end, page, page_size))
 
 
 def create_app(population: Population, config: AvpConfig) -> flask.Flask:

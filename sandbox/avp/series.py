@@ -38,6 +38,8 @@ from sandbox import records as r
 from sandbox.population import Population
 
 TZ = ZoneInfo("Europe/Tallinn")
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_SECOND = timedelta(seconds=1)
 QUARTER_HOURS_FROM = date(2025, 4, 1)  # first local day with PT15M data in Estonia
 HISTORY_MONTHS = 84
 LATITUDE, LONGITUDE = 59.4, 24.75  # northern Estonia: daylight 6 h in December, 18.5 h in June
@@ -121,6 +123,22 @@ def day_slots(day: date) -> list[datetime]:
     return [start + k * step for k in range((end - start) // step)]
 
 
+def epoch_seconds(instant: datetime) -> int:
+    """Seconds since 1970-01-01 UTC, rounded up: a whole-second interval start s is >= `instant` iff s >= this."""
+    return -((EPOCH - instant) // _SECOND)
+
+
+@lru_cache(maxsize=4096)
+def day_grid(day: date) -> tuple[int, int, int]:
+    """(first interval start in epoch seconds, step in seconds, number of intervals) of one local day.
+
+    The same intervals as `day_slots`, as integers: interval k starts at first + k * step.
+    """
+    first, after = epoch_seconds(utc_midnight(day)), epoch_seconds(utc_midnight(day + timedelta(days=1)))
+    step = 900 if resolution_of(day) == "PT15M" else 3600
+    return first, step, (after - first) // step
+
+
 def months_before(day: date, months: int) -> date:
     index = day.year * 12 + day.month - 1 - months
     year, month = divmod(index, 12)
@@ -168,19 +186,74 @@ def _gap_range(plan: _YearPlan) -> tuple[datetime, datetime]:
     return start, start + timedelta(hours=plan.gap_hours)
 
 
-def _sun_height(starts: list[datetime], step_h: float, day: date) -> np.ndarray:
+@lru_cache(maxsize=4096)
+def _gap_seconds(seed: int, eic: str, year: int) -> tuple[int, int]:
+    """`_gap_range` of the year's plan in epoch seconds (whole seconds: exact)."""
+    gap_lo, gap_hi = _gap_range(_year_plan(seed, eic, year))
+    return epoch_seconds(gap_lo), epoch_seconds(gap_hi)
+
+
+@dataclass(frozen=True, slots=True)
+class _DayShape:
+    """The clock-dependent arrays of the value model for one day's intervals (read-only).
+
+    They depend on the intervals' local and UTC times of day only, so every 24-hour day of one
+    resolution and UTC offset shares one shape (`_regular_shape`); DST days get their own. Hours are
+    computed from integers exactly as `t.hour + t.minute / 60` on datetimes (the same float
+    operations in the same order), so the values are bit for bit those of per-datetime code.
+    """
+
+    weights: np.ndarray  # HOUR_WEIGHTS at the local time of each interval's midpoint
+    sauna: np.ndarray  # the sauna's extra kWh per interval (17:00-20:00 local)
+    hour_angle_cos: np.ndarray  # cos of the solar hour angle at each midpoint
+
+
+def _shape_from_clock(local_hour: np.ndarray, local_minute: np.ndarray, utc_hour: np.ndarray,
+                      utc_minute: np.ndarray, step_h: float) -> _DayShape:
+    local_hours = (local_hour + local_minute / 60) + step_h / 2
+    weights = np.interp(local_hours, np.arange(24) + 0.5, HOUR_WEIGHTS, period=24)
+    sauna = np.where((local_hours >= 17) & (local_hours < 20), 6.0 * step_h, 0.0)
+    # starts are UTC; the hour angle is periodic, so the UTC time of day is all it needs
+    utc_hours = (utc_hour + utc_minute / 60) + step_h / 2
+    angle = np.radians(15 * (utc_hours + LONGITUDE / 15 - 12))  # local solar time = UTC + lon / 15
+    arrays = (weights, sauna, np.cos(angle))
+    for array in arrays:
+        array.setflags(write=False)
+    return _DayShape(*arrays)
+
+
+@lru_cache(maxsize=64)
+def _regular_shape(utc_first: int, step: int, step_h: float) -> _DayShape:
+    """Shape of a 24-hour day (no DST change) whose first interval starts `utc_first` s after UTC midnight."""
+    local = step * np.arange(86400 // step, dtype=np.int64)  # local time = time since local midnight
+    utc = (utc_first + local) % 86400
+    return _shape_from_clock(local // 3600, local % 3600 // 60, utc // 3600, utc % 3600 // 60, step_h)
+
+
+def _day_shape(day: date) -> _DayShape:
+    first, step, n = day_grid(day)
+    step_h = 0.25 if resolution_of(day) == "PT15M" else 1.0
+    if n * step == 86400:
+        return _regular_shape(first % 86400, step, step_h)
+    # 23 / 25 hours: ask the zone, interval by interval (two days a year)
+    starts = [first + k * step for k in range(n)]
+    walls = [datetime.fromtimestamp(t, TZ) for t in starts]
+    utc = np.array(starts, dtype=np.int64) % 86400
+    return _shape_from_clock(np.array([t.hour for t in walls], dtype=np.int64),
+                             np.array([t.minute for t in walls], dtype=np.int64), utc // 3600, utc % 3600 // 60,
+                             step_h)
+
+
+def _sun_height(shape: _DayShape, day: date) -> np.ndarray:
     """sin(solar elevation) at each interval's midpoint (simple declination / hour-angle model)."""
     doy = day.timetuple().tm_yday
     decl = math.radians(23.44) * math.sin(2 * math.pi * (284 + doy) / 365)
     lat = math.radians(LATITUDE)
-    # starts are UTC; the hour angle is periodic, so the UTC time of day is all it needs
-    utc_hours = np.array([s.hour + s.minute / 60 for s in starts]) + step_h / 2
-    angle = np.radians(15 * (utc_hours + LONGITUDE / 15 - 12))  # local solar time = UTC + lon / 15
-    return math.sin(lat) * math.sin(decl) + math.cos(lat) * math.cos(decl) * np.cos(angle)
+    return math.sin(lat) * math.sin(decl) + math.cos(lat) * math.cos(decl) * shape.hour_angle_cos
 
 
-def _day_values(seed: int, eic: str, production: bool, day: date,
-                starts: list[datetime]) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, bool]:
+def _day_values(seed: int, eic: str, production: bool,
+                day: date) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, bool]:
     """(out kWh, in kWh or None, daylight mask, estimated?) for every slot of one local day.
 
     Draws always happen in the same order and number, so a value never depends on which other
@@ -190,11 +263,10 @@ def _day_values(seed: int, eic: str, production: bool, day: date,
     rng = np.random.default_rng(_key(seed, eic, "day", day.isoformat()))
     plan = _year_plan(seed, eic, day.year)
     estimated = day in plan.estimated_days
-    n = len(starts)
+    shape = _day_shape(day)
+    n = len(shape.weights)
     step_h = 0.25 if resolution_of(day) == "PT15M" else 1.0
-    local = [s.astimezone(TZ) for s in starts]
-    local_hours = np.array([t.hour + t.minute / 60 for t in local]) + step_h / 2
-    weights = np.interp(local_hours, np.arange(24) + 0.5, HOUR_WEIGHTS, period=24)
+    weights = shape.weights
 
     doy = day.timetuple().tm_yday
     season = 1 + (0.7 if traits.heating else 0.4) * math.cos(2 * math.pi * (doy - 20) / 365.25)
@@ -211,11 +283,11 @@ def _day_values(seed: int, eic: str, production: bool, day: date,
     else:
         cons = daily * day_factor / 24 * weights * step_h * noise
         if sauna_on:
-            cons = cons + np.where((local_hours >= 17) & (local_hours < 20), 6.0 * step_h, 0.0)
+            cons = cons + shape.sauna
     daylight = np.zeros(n, dtype=bool)
     if not production:
         return np.round(cons, 3) + 0.0, None, daylight, estimated
-    height = _sun_height(starts, step_h, day)
+    height = _sun_height(shape, day)
     daylight = height > 0
     sky = 0.55 if estimated else clouds
     prod = traits.capacity_kw * 0.85 * np.clip(height, 0, None) ** 1.15 * sky * step_h
@@ -224,6 +296,34 @@ def _day_values(seed: int, eic: str, production: bool, day: date,
     out = np.round(np.maximum(cons - prod, 0.0), 3) + 0.0
     into = np.round(np.maximum(prod - cons, 0.0), 3) + 0.0
     return out, into, daylight, estimated
+
+
+@dataclass(frozen=True, slots=True)
+class DayData:
+    """Every interval of one local day of a meter, as flat columns (gap intervals included).
+
+    Interval k starts at `first + k * step` (epoch seconds); `in_kwh` is None for a meter without
+    production, and holds None where the meter reports no production (night). Interval k was
+    recorded at `r_first + k * r_step` (epoch seconds; r_step 0: the whole day at once, as estimates
+    are), except a corrected interval: `corrected` = (k, its rTime).
+    """
+
+    day: date
+    resolution: str  # PT1H | PT15M
+    first: int
+    step: int
+    out_kwh: list[float]
+    in_kwh: list[float | None] | None
+    r_type: str  # M | E, the same for the whole day
+    r_first: int
+    r_step: int
+    corrected: tuple[int, int] | None
+
+    def r_time(self, k: int) -> int:
+        """When interval k was recorded, in epoch seconds."""
+        if self.corrected is not None and self.corrected[0] == k:
+            return self.corrected[1]
+        return self.r_first + k * self.r_step
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,6 +358,25 @@ class MeterSeries:
         """Number of intervals with a start in [start, end) that the hub holds."""
         return sum(len(self._present(day, start, end)) for day in self._days(start, end))
 
+    def runs(self, start: datetime, end: datetime) -> list[tuple[date, int, int]]:
+        """The intervals of `intervals(start, end)` as (day, i, j): interval indexes i..j-1 of `day`.
+
+        Integer arithmetic on the day grid (no datetimes per interval): the period and the data window
+        cut each day to one index range, and the year's gap cuts a hole into it.
+        """
+        lo = epoch_seconds(max(start, self.data_start))
+        hi = epoch_seconds(min(end, self.data_end))
+        found: list[tuple[date, int, int]] = []
+        for day in self._days(start, end):
+            first, step, n = day_grid(day)
+            gap_lo, gap_hi = _gap_seconds(self.seed, self.meter_eic, day.year)
+            # index of the first interval starting at or after t: ceil((t - first) / step), within 0..n
+            a, b, c, d = (min(max(-((first - t) // step), 0), n) for t in (lo, hi, gap_lo, gap_hi))
+            for i, j in ((a, min(b, c)), (max(a, d), b)):
+                if i < j:
+                    found.append((day, i, j))
+        return found
+
     def intervals(self, start: datetime, end: datetime, offset: int = 0, limit: int | None = None) -> list[Interval]:
         """Intervals with a start in [start, end), in time order; values only for days that are served."""
         result: list[Interval] = []
@@ -277,28 +396,40 @@ class MeterSeries:
     # -- values ---------------------------------------------------------------------------------------
 
     def _day_intervals(self, day: date, wanted: set[datetime]) -> list[Interval]:
-        starts = day_slots(day)
-        out, into, daylight, estimated = _day_values(self.seed, self.meter_eic, self.has_production, day, starts)
-        resolution = resolution_of(day)
-        step = starts[1] - starts[0]
-        day_rng = random.Random(_key(self.seed, self.meter_eic, "rtime", day.isoformat()))
-        delay = timedelta(seconds=day_rng.randrange(120, 1800))
-        corrected = self._correction_slot(day, len(starts))
-        next_morning = utc_midnight(day + timedelta(days=1)) + timedelta(hours=6, minutes=day_rng.randrange(60))
+        data = self.day_data(day)
+        step = timedelta(seconds=data.step)
         result = []
-        for k, slot in enumerate(starts):
+        for k, slot in enumerate(day_slots(day)):
             if slot not in wanted:
                 continue
-            end = slot + step
-            out_kwh = float(out[k])
-            in_kwh = float(into[k]) if into is not None and daylight[k] else None
-            r_type, r_time = ("E", next_morning) if estimated else ("M", end + delay)
-            if corrected is not None and corrected[0] == k:
-                out_kwh = round(out_kwh * corrected[1], 3)
-                in_kwh = None if in_kwh is None else round(in_kwh * corrected[1], 3)
-                r_time = corrected[2]
-            result.append(Interval(slot, end, resolution, out_kwh, in_kwh, r_type, r_time))
+            in_kwh = None if data.in_kwh is None else data.in_kwh[k]
+            r_time = EPOCH + timedelta(seconds=data.r_time(k))
+            result.append(Interval(slot, slot + step, data.resolution, data.out_kwh[k], in_kwh, data.r_type, r_time))
         return result
+
+    def day_data(self, day: date) -> DayData:
+        """All intervals of one local day: values, rType and rTime (estimates, corrections applied)."""
+        first, step, n = day_grid(day)
+        out, into, daylight, estimated = _day_values(self.seed, self.meter_eic, self.has_production, day)
+        day_rng = random.Random(_key(self.seed, self.meter_eic, "rtime", day.isoformat()))
+        delay = day_rng.randrange(120, 1800)  # seconds after the interval's end
+        corrected = self._correction_slot(day, n)
+        next_morning = utc_midnight(day + timedelta(days=1)) + timedelta(hours=6, minutes=day_rng.randrange(60))
+        out_kwh: list[float] = out.tolist()
+        in_kwh: list[float | None] | None = None
+        if into is not None:
+            in_kwh = [value if lit else None for value, lit in zip(into.tolist(), daylight.tolist(), strict=True)]
+        # estimates: all the next morning; metered values: `delay` after each interval's end
+        r_first, r_step = (epoch_seconds(next_morning), 0) if estimated else (first + step + delay, step)
+        fixed = None
+        if corrected is not None:
+            k, factor, recorded = corrected
+            out_kwh[k] = round(out_kwh[k] * factor, 3)
+            if in_kwh is not None and in_kwh[k] is not None:
+                in_kwh[k] = round(in_kwh[k] * factor, 3)
+            fixed = (k, epoch_seconds(recorded))
+        return DayData(day, resolution_of(day), first, step, out_kwh, in_kwh, "E" if estimated else "M",
+                       r_first, r_step, fixed)
 
     def _correction_slot(self, day: date, slots: int) -> tuple[int, float, datetime] | None:
         """(slot index, factor, recorded at) if this day holds a correction that is already known."""
