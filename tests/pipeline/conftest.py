@@ -23,6 +23,9 @@ def pipeline_env(federation, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     saved = dict(os.environ)
     os.environ.update(federation.settings)
     os.environ.update(prepare_home(home))
+    # Seal with the local key file here: other test modules in this process re-seed or reset the
+    # sandbox's in-process KMS (moto keeps one global state). The demo test exercises KMS end to end.
+    os.environ["DSAR_KMS_KEY_ID"] = ""
     try:
         yield dict(os.environ)
     finally:
