@@ -67,7 +67,8 @@ class ClientCredentials:
 
     def _fetch(self, client: httpx.Client) -> None:
         data = {"grant_type": "client_credentials", **({"scope": self.scope} if self.scope else {})}
-        response = _send(lambda: client.post(self.token_url, data=data, auth=(self.client_id, self.client_secret)))
+        credentials = (self.client_id, self.client_secret)
+        response = send_classified(lambda: client.post(self.token_url, data=data, auth=credentials))
         if response.status_code in (400, 401, 403):
             raise PermanentError(f"token endpoint refused our client credentials (HTTP {response.status_code})")
         _raise_for_transient(response)
@@ -116,7 +117,7 @@ class JsonClient:
                 headers.update(self.auth.header(self.client))
             with self._count_lock:
                 self.calls += 1
-            raw = _send(lambda: self.client.request(method, path, params=params, json=json, content=content,
+            raw = send_classified(lambda: self.client.request(method, path, params=params, json=json, content=content,
                                                          headers=headers))
             if raw.status_code == 401 and self.auth:
                 if refreshed:
@@ -138,7 +139,8 @@ class JsonClient:
         self.client.close()
 
 
-def _send(send: Callable[[], httpx.Response]) -> httpx.Response:
+def send_classified(send: Callable[[], httpx.Response]) -> httpx.Response:
+    """Send once; transport failures become TransientError / TruncatedPage (retryable), named by class."""
     try:
         return send()
     except httpx.TimeoutException as exc:

@@ -46,7 +46,8 @@ from connectors.avp.sources import SOURCES, agreement_fields, customer_fields, m
 from connectors.contract import Record, Source, make_record
 from connectors.errors import ConnectorError
 from connectors.http import DEFAULT_TIMEOUT, ClientCredentials
-from connectors.identity import Identifier, IdentityType, Strength
+from connectors.identity import Identifier, IdentityType
+from connectors.matching import Found
 from connectors.retry import MinIntervalLimiter, RetryPolicy
 
 CUSTOMER_SEARCH = "/api/v1/customer/search"
@@ -65,39 +66,11 @@ REQUIRED_SETTINGS = ("DSAR_AVP_BASE_URL", "DSAR_AVP_TOKEN_URL", "DSAR_AVP_CLIENT
 
 
 @dataclasses.dataclass
-class _Found:
-    """A hub object with every identifier that led to it (strongest path kept per identifier)."""
-
-    item: Json = dataclasses.field(repr=False)  # reprs never show personal data
-    matched_by: dict[tuple[IdentityType, str], Identifier] = dataclasses.field(default_factory=dict, repr=False)
-
-    def add(self, *identifiers: Identifier) -> None:
-        for identifier in identifiers:
-            key = (identifier.type, identifier.value)
-            known = self.matched_by.get(key)
-            if known is None or identifier.outranks(known):
-                self.matched_by[key] = identifier
-
-    @property
-    def identifiers(self) -> tuple[Identifier, ...]:
-        return tuple(self.matched_by.values())
-
-    @property
-    def strength(self) -> Strength:
-        return Strength.STRONG if any(i.is_strong for i in self.matched_by.values()) else Strength.WEAK
-
-    def reveal(self, kind: IdentityType, value: str, source: str) -> Identifier:
-        """`value` as an identifier revealed by this object: its best path + `avp.<source>`, its strength."""
-        best = sorted(self.matched_by.values(), key=lambda i: (not i.is_strong, not i.expandable))[0]
-        return Identifier.of(kind, value, via=(*best.via, f"{SYSTEM}.{source}"), source_strength=self.strength)
-
-
-@dataclasses.dataclass
 class _Holdings:
     """What the look-ups found: customers and meters by EIC, the subject's agreements per meter."""
 
-    customers: dict[str, _Found] = dataclasses.field(default_factory=dict, repr=False)
-    meters: dict[str, _Found] = dataclasses.field(default_factory=dict, repr=False)
+    customers: dict[str, Found] = dataclasses.field(default_factory=dict, repr=False)
+    meters: dict[str, Found] = dataclasses.field(default_factory=dict, repr=False)
     agreements: dict[str, list[Json]] = dataclasses.field(default_factory=dict, repr=False)
 
 
@@ -172,9 +145,9 @@ class AvpConnector:
         """Customer EICs of the person's hub identities and the EICs of their metering points."""
         holdings = self._look_up(identifiers, agreements=False)
         for customer_eic, customer in holdings.customers.items():
-            yield customer.reveal(IdentityType.CUSTOMER_EIC, customer_eic, "customer")
+            yield customer.reveal(IdentityType.CUSTOMER_EIC, customer_eic, f"{SYSTEM}.customer")
         for meter_eic, meter in holdings.meters.items():
-            yield meter.reveal(IdentityType.METERING_POINT_EIC, meter_eic, "metering_points")
+            yield meter.reveal(IdentityType.METERING_POINT_EIC, meter_eic, f"{SYSTEM}.metering_points")
 
     def collect(self, identifiers: Sequence[Identifier]) -> Iterator[Record]:
         now = self._now()
@@ -185,13 +158,14 @@ class AvpConnector:
             owned = [ends[m] for m, meter in holdings.meters.items() if meter.item.get("customerEic") == customer_eic]
             yield make_record(self, "customer", customer_eic, customer_fields(customer.item), customer.identifiers,
                               retrieved, event_date=_latest(owned),
-                              reveals=(customer.reveal(IdentityType.CUSTOMER_EIC, customer_eic, "customer"),))
+                              reveals=(customer.reveal(IdentityType.CUSTOMER_EIC, customer_eic, f"{SYSTEM}.customer"),))
         for meter_eic, meter in holdings.meters.items():
             owner = meter.item.get("customerEic")
             yield make_record(self, "metering_points", meter_eic, meter_fields(meter.item), meter.identifiers,
                               retrieved, event_date=ends[meter_eic],
                               parent=("customer", owner) if isinstance(owner, str) else None,
-                              reveals=(meter.reveal(IdentityType.METERING_POINT_EIC, meter_eic, "metering_points"),))
+                              reveals=(meter.reveal(IdentityType.METERING_POINT_EIC, meter_eic,
+                                                    f"{SYSTEM}.metering_points"),))
         for meter_eic, agreements in holdings.agreements.items():
             for agreement in agreements:
                 key = f"{meter_eic}/{agreement.get('agreementId') or agreement.get('agreementType')}"
@@ -270,7 +244,7 @@ class AvpConnector:
                 if not own:
                     continue
                 if meter_eic not in holdings.meters:  # a given meter the customer search did not list
-                    found = _Found({"meteringPoint": {"meterEic": meter_eic}, "customerEic": _party(own[0])})
+                    found = Found({"meteringPoint": {"meterEic": meter_eic}, "customerEic": _party(own[0])})
                     found.add(given[meter_eic], *holdings.customers[_party(own[0])].identifiers)
                     holdings.meters[meter_eic] = found
                 holdings.agreements[meter_eic] = own
@@ -377,9 +351,9 @@ def _is_eic(value: str) -> bool:
     return len(value) == 16 and eic_code.is_valid(value)
 
 
-def _add(found: dict[str, _Found], key: str | None, item: Json, *identifiers: Identifier) -> None:
+def _add(found: dict[str, Found], key: str | None, item: Json, *identifiers: Identifier) -> None:
     if key:
-        found.setdefault(key, _Found(item)).add(*identifiers)
+        found.setdefault(key, Found(item)).add(*identifiers)
 
 
 def _objects(value: Any) -> list[Json]:

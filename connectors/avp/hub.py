@@ -37,7 +37,7 @@ from typing import Any, TypeVar
 import httpx
 
 from connectors.errors import PermanentError, TransientError, TruncatedPage
-from connectors.http import DEFAULT_TIMEOUT, ClientCredentials, parse_retry_after
+from connectors.http import DEFAULT_TIMEOUT, ClientCredentials, parse_retry_after, send_classified
 from connectors.retry import MinIntervalLimiter, RetryPolicy, call_with_retries
 
 SYSTEM = "avp"
@@ -90,7 +90,7 @@ class HubClient:
             headers[DOCUMENT_ID] = document_id
             with self._lock:
                 self.calls_by_path[path] += 1
-            raw = _send(lambda: self.client.post(path, content=json.dumps(body), headers={
+            raw = send_classified(lambda: self.client.post(path, content=json.dumps(body), headers={
                 **headers, "Content-Type": "application/json", "Accept": "application/json"}))
             status = raw.status_code
             if status == 401:
@@ -144,17 +144,6 @@ class HubClient:
 
     def close(self) -> None:
         self.client.close()
-
-
-def _send(send: Callable[[], httpx.Response]) -> httpx.Response:
-    try:
-        return send()
-    except httpx.TimeoutException as exc:
-        raise TransientError(f"timeout ({type(exc).__name__})") from None
-    except httpx.RemoteProtocolError:
-        raise TruncatedPage("connection closed before the whole answer arrived") from None
-    except httpx.TransportError as exc:
-        raise TransientError(f"connection failed ({type(exc).__name__})") from None
 
 
 def _json(raw: httpx.Response) -> Any:

@@ -26,6 +26,7 @@ from connectors.contract import Record, Source, make_record
 from connectors.errors import ConnectorError
 from connectors.http import DEFAULT_TIMEOUT, ClientCredentials
 from connectors.identity import Identifier, IdentityType, InvalidIdentifier, Strength
+from connectors.matching import Found
 from connectors.retry import MinIntervalLimiter, RetryPolicy
 from connectors.volt.api import MAX_PAGE_SIZE, SYSTEM, Json, VoltApi
 from connectors.volt.sources import (
@@ -57,34 +58,6 @@ REVEALED_FIELDS: dict[str, IdentityType] = {
     "phone": IdentityType.PHONE,
     "google_sub": IdentityType.GOOGLE_SUBJECT,
 }
-
-
-@dataclasses.dataclass
-class _Found:
-    """An object found by look-ups, with every identifier that found it (strongest path kept)."""
-
-    item: Json
-    matched_by: dict[tuple[IdentityType, str], Identifier] = dataclasses.field(default_factory=dict)
-
-    def add(self, identifier: Identifier) -> None:
-        key = (identifier.type, identifier.value)
-        known = self.matched_by.get(key)
-        if known is None or identifier.outranks(known):
-            self.matched_by[key] = identifier
-
-    @property
-    def identifiers(self) -> tuple[Identifier, ...]:
-        return tuple(self.matched_by.values())
-
-    @property
-    def strength(self) -> Strength:
-        return Strength.STRONG if any(i.is_strong for i in self.matched_by.values()) else Strength.WEAK
-
-    @property
-    def path(self) -> tuple[str, ...]:
-        """The look-up path that found it: a strong identifier's if there is one."""
-        ranked = sorted(self.matched_by.values(), key=lambda i: (not i.is_strong, not i.expandable))
-        return ranked[0].via
 
 
 class VoltConnector:
@@ -158,9 +131,9 @@ class VoltConnector:
 
     # -- look-ups ---------------------------------------------------------------------------------
 
-    def _accounts(self, identifiers: Sequence[Identifier]) -> dict[str, _Found]:
+    def _accounts(self, identifiers: Sequence[Identifier]) -> dict[str, Found]:
         """Every account any identifier finds, by account id, in first-found order."""
-        found: dict[str, _Found] = {}
+        found: dict[str, Found] = {}
         for identifier in _accepted(identifiers, self.accepts):
             matcher = _as_volt_match(identifier)
             if identifier.type is IdentityType.VOLT_ACCOUNT_ID:
@@ -169,14 +142,14 @@ class VoltConnector:
             else:
                 hits = self.api.find_accounts(ACCOUNT_FILTERS[identifier.type], identifier.value)
             for item in hits:
-                found.setdefault(item["id"], _Found(item)).add(matcher)
+                found.setdefault(item["id"], Found(item)).add(matcher)
         return found
 
-    def _signups(self, identifiers: Sequence[Identifier]) -> dict[str, _Found]:
-        found: dict[str, _Found] = {}
+    def _signups(self, identifiers: Sequence[Identifier]) -> dict[str, Found]:
+        found: dict[str, Found] = {}
         for identifier in _accepted(identifiers, frozenset(SIGNUP_FILTERS)):
             for item in self.api.find_signups(SIGNUP_FILTERS[identifier.type], identifier.value):
-                found.setdefault(item["id"], _Found(item)).add(identifier)
+                found.setdefault(item["id"], Found(item)).add(identifier)
         return found
 
     # -- records ----------------------------------------------------------------------------------
@@ -207,7 +180,7 @@ def _as_volt_match(identifier: Identifier) -> Identifier:
     return identifier
 
 
-def _revealed(found: _Found) -> Iterator[Identifier]:
+def _revealed(found: Found) -> Iterator[Identifier]:
     """The account's own identifiers, as strong as the match that found the account."""
     via = (*found.path, f"{SYSTEM}.{ACCOUNTS}")
     for name, kind in REVEALED_FIELDS.items():
