@@ -15,6 +15,7 @@ import pytest
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1500)
 def test_quick_benchmarks_write_well_formed_metrics(tmp_path: Path) -> None:
     out = tmp_path / "results.json"
     result = subprocess.run([sys.executable, "-m", "bench", "--quick", "--out", str(out)], capture_output=True,
