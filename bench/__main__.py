@@ -11,13 +11,18 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import package_bench, recordings_bench, sandbox_bench
+from bench import avp_bench, package_bench, package_rss_bench, pipeline_bench, recordings_bench, sandbox_bench
 from bench.results import RESULTS, Metric, record, show
 
 BENCHMARKS: dict[str, Callable[[bool], dict[str, Metric]]] = {
     "sandbox": sandbox_bench.run,
     "recordings": recordings_bench.run,
     "package": package_bench.run,
+    "avp": avp_bench.run,
+    "e2e": pipeline_bench.run_e2e,
+    "fanout": pipeline_bench.run_fanout,
+    "batch": pipeline_bench.run_batch,
+    "package_rss": package_rss_bench.run,
 }
 
 

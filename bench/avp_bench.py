@@ -1,0 +1,120 @@
+"""`avp_floor_ratio`: how close the AVP connector comes to the hub's rate-limit floor.
+
+The sandbox runs in its own process with `--avp-min-interval 0.2` (the hub accepts one call per
+0.2 s per client; the real hub about one per 5 s). The connector is built from the sandbox's
+settings (`AvpConnector.from_settings`, so it paces itself by DSAR_AVP_MIN_CALL_INTERVAL_SECONDS)
+and collects everything the hub holds on the `sole-trader` named case, found by the personal code
+only: 10 metering points, each over the person's whole window (supply since ~3.5 years before the
+sandbox's today, up to now; the hub holds data up to its today, the last periods answer 404 and
+still cost a call each).
+
+Wall time: `list(connector.collect(...))`, from the first call to the last record (the token fetch,
+not rate-limited, included).
+
+Floor: every call the hub counts against the limit, times the interval. The hub limits all /api
+calls of a client alike (`sandbox/avp/app.py`, "Limits"), and the connector makes its look-ups
+through the same pacer, so the floor is
+
+    (look-up calls + floor_calls(windows)) x 0.2 s
+
+- look-up calls: the fewest the hub's flow allows for a personal code, counted, not assumed:
+  customer search (1) + metering points of each customer EIC found (1) + agreements of its meters
+  in batches of 50 (10 meters: 1) = 3;
+- `floor_calls(windows)`: the fewest meter-data calls the period limit (31 local days per call) and
+  the page limit allow, computed by the connector's planner from windows built here from the
+  sandbox population's ground truth (the contract's first supply day, local midnight, up to the
+  same `now` the connector is given), and checked against the plan the connector made
+  (`last_plan`).
+
+N calls need only N - 1 waits, but the last call's own service time is not in the floor either; the
+floor counts N intervals. The connector's pacer adds a margin of 2 % + 5 ms per call
+(`connectors.avp.connector.paced_interval`) against scheduling jitter, so its own best at 0.2 s is
+(N - 1) x 0.209 s + one call's service time: about 1.045 x the floor for many calls, less for few.
+
+Quick: the same interval and 10 meters, but the connector's clock is set to 92 days after the
+supply start, so each meter's window is 3 periods (33 calls, ~7 s) instead of ~42.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+
+from bench.results import Metric
+
+INTERVAL_S = 0.2
+PERSON = "sole-trader"
+AGREEMENT_BATCH = 50
+
+
+def load() -> str:
+    one, five, _ = os.getloadavg()
+    return f"load average {one:.2f} / {five:.2f} (1 / 5 min) on {os.cpu_count()} CPUs"
+
+
+def run(quick: bool) -> dict[str, Metric]:
+    print(f"  {load()}", flush=True)
+    from connectors.avp import AvpConnector, MeterWindow
+    from connectors.avp.connector import paced_interval
+    from connectors.avp.planning import history_start, local_midnight
+    from connectors.identity import Identifier, IdentityType
+    from dsar_pipeline.sandbox_process import SandboxProcess
+    from sandbox.population import generate
+
+    size = 200 if quick else 1000
+    population = generate(seed=42, size=size)
+    person = population.case(PERSON)
+    meters = [(meter.eic, population.contract_of_meter(meter).start_date)
+              for customer in population.customer_of(person.key) for meter in population.meters_of(customer.id)
+              if meter.country == "EE"]
+    first_day = min(start for _, start in meters)
+    now = (datetime.combine(first_day, datetime.min.time(), UTC) + timedelta(days=92) if quick
+           else datetime.now(UTC))
+    with tempfile.TemporaryDirectory(prefix="bench-avp-") as tmp, SandboxProcess(
+            Path(tmp), size=size, extra_args=("--avp-min-interval", f"{INTERVAL_S:g}")) as sandbox:
+        settings = sandbox.settings
+        if float(settings["DSAR_AVP_MIN_CALL_INTERVAL_SECONDS"]) != INTERVAL_S:
+            raise RuntimeError("the sandbox did not take the interval")
+        code = next(p["personal_code"] for p in httpx.get(f"{settings['SANDBOX_CONTROL_URL']}/people",
+                                                          timeout=10).json()["people"] if p["name"] == PERSON)
+        connector = AvpConnector.from_settings(settings, clock=lambda: now)
+        try:
+            started = time.perf_counter()
+            records = list(connector.collect([Identifier.of(IdentityType.PERSONAL_CODE, code)]))
+            wall = time.perf_counter() - started
+            oldest = history_start(now)
+            windows = [MeterWindow(eic, max(local_midnight(start), oldest), now) for eic, start in meters]
+            meter_floor = connector.floor_calls(windows)
+            planned = sum(call.pages for call in connector.last_plan)
+            calls, data_calls, refused = connector.calls_made, connector.meter_data_calls, connector.refused_calls
+        finally:
+            connector.close()
+    lookups = 2 + -(-len(meters) // AGREEMENT_BATCH)  # customer search, meters of the one customer EIC, agreements
+    floor_calls = lookups + meter_floor
+    floor = floor_calls * INTERVAL_S
+    pages = sum(1 for r in records if r.source == "meter_data")
+    rows = sum(len(r.fields["intervals"]) for r in records if r.source == "meter_data")
+    if planned != meter_floor:
+        print(f"warning: the connector planned {planned} meter-data calls, the floor from the population is "
+              f"{meter_floor}", flush=True)
+    print(f"meters / window                      {len(meters)} / {min(start for _, start in meters)} .. "
+          f"{now:%Y-%m-%d %H:%M} UTC", flush=True)
+    print(f"calls made (of which meter-data)     {calls} ({data_calls}); look-ups {calls - data_calls} "
+          f"(floor {lookups}); 429s {refused}", flush=True)
+    print(f"floor                                ({lookups} + {meter_floor}) x {INTERVAL_S:g} s = {floor:.1f} s",
+          flush=True)
+    print(f"collect wall time                    {wall:.1f} s; {pages} pages, {rows} rows, {len(records)} records",
+          flush=True)
+    print(f"the pacer alone, for the calls made  ({calls} - 1) x {paced_interval(INTERVAL_S):.3f} s = "
+          f"{(calls - 1) * paced_interval(INTERVAL_S):.1f} s; {load()}", flush=True)
+    return {
+        "avp_floor_ratio": {
+            "value": round(wall / floor, 3), "unit": "x",
+            "target": f"<= 1.1 ({PERSON}: {len(meters)} meters, {floor_calls} calls x {INTERVAL_S:g} s = "
+                      f"{floor:.1f} s floor{'; quick: 92-day window' if quick else ''})"},
+    }
