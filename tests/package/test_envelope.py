@@ -13,7 +13,6 @@ from pathlib import Path
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from dsar_pipeline.package.envelope import (
     CHUNK_SIZE,
@@ -325,10 +324,11 @@ def test_local_unwrap_checks_key_and_context(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def kms() -> object:
-    with mock_aws():
-        client = boto3.client("kms", region_name="eu-north-1")
-        yield client
+def kms(federation) -> object:
+    """The sandbox's KMS over HTTP (moto's in-process mock would reset every backend of this process)."""
+    settings = federation.settings
+    return boto3.client("kms", endpoint_url=settings["DSAR_KMS_ENDPOINT_URL"], region_name=settings["DSAR_AWS_REGION"],
+                        aws_access_key_id="testing", aws_secret_access_key="testing")
 
 
 def test_kms_provider_round_trip_and_context_binding(kms: object, provider: LocalKeyProvider) -> None:
@@ -349,13 +349,9 @@ def test_kms_provider_round_trip_and_context_binding(kms: object, provider: Loca
         decrypt_bytes(blob, provider, CTX)  # sealed by KMS, opened with a local key file
 
 
-def test_provider_from_settings(tmp_path: Path) -> None:
+def test_provider_from_settings(tmp_path: Path, federation) -> None:
     local = key_provider_from_settings({"DSAR_KMS_KEY_ID": "", "DSAR_LOCAL_KEY_FILE": str(tmp_path / "l.key")})
     assert isinstance(local, LocalKeyProvider) and (tmp_path / "l.key").exists()
-    with mock_aws():
-        key_id = boto3.client("kms", region_name="eu-north-1").create_key()["KeyMetadata"]["KeyId"]
-        remote = key_provider_from_settings({"DSAR_KMS_KEY_ID": key_id, "DSAR_AWS_REGION": "eu-north-1",
-                                             "DSAR_AWS_ACCESS_KEY_ID": "", "DSAR_AWS_SECRET_ACCESS_KEY": "",
-                                             "DSAR_KMS_ENDPOINT_URL": ""})
-        assert isinstance(remote, KmsKeyProvider) and remote.key_id == key_id
-        assert decrypt_bytes(encrypt_bytes(b"x", remote, CTX), remote, CTX) == b"x"
+    remote = key_provider_from_settings(federation.settings)
+    assert isinstance(remote, KmsKeyProvider) and remote.key_id == federation.settings["DSAR_KMS_KEY_ID"]
+    assert decrypt_bytes(encrypt_bytes(b"x", remote, CTX), remote, CTX) == b"x"
