@@ -37,6 +37,7 @@ supply start, so each meter's window is 3 periods (33 calls, ~7 s) instead of ~4
 
 from __future__ import annotations
 
+import itertools
 import os
 import tempfile
 import time
@@ -55,6 +56,43 @@ AGREEMENT_BATCH = 50
 def load() -> str:
     one, five, _ = os.getloadavg()
     return f"load average {one:.2f} / {five:.2f} (1 / 5 min) on {os.cpu_count()} CPUs"
+
+
+def watch_calls(client: httpx.Client) -> list[dict[str, float]]:
+    """Send and answer times of every /api call of `client` (httpx event hooks: observes, changes nothing)."""
+    seen: list[dict[str, float]] = []
+    by_request: dict[int, dict[str, float]] = {}
+
+    def on_request(request: httpx.Request) -> None:
+        if request.url.path.startswith("/api/"):
+            by_request[id(request)] = entry = {"sent": time.perf_counter()}
+            seen.append(entry)
+
+    def on_response(response: httpx.Response) -> None:
+        entry = by_request.pop(id(response.request), None)
+        if entry is not None:
+            entry["answered"], entry["status"] = time.perf_counter(), response.status_code
+
+    client.event_hooks = {"request": [on_request], "response": [on_response]}
+    return seen
+
+
+def describe_calls(seen: list[dict[str, float]], paced_s: float) -> str:
+    """Where the time beyond the pacer went: sends later than the pacer asks, after a 429 or not."""
+    if len(seen) < 2:
+        return "calls: too few to describe"
+    answers = sorted(entry["answered"] - entry["sent"] for entry in seen if "answered" in entry)
+    late_after_429 = late_other = 0.0
+    for before, after in itertools.pairwise(seen):
+        excess = after["sent"] - before["sent"] - paced_s
+        if excess > 0.001:
+            if before.get("status") == 429:
+                late_after_429 += excess
+            else:
+                late_other += excess
+    return (f"answer time (send -> headers)       median {answers[len(answers) // 2] * 1000:.0f} ms, p90 "
+            f"{answers[int(len(answers) * 0.9)] * 1000:.0f} ms, max {answers[-1] * 1000:.0f} ms; "
+            f"sends later than the pacer: {late_after_429:.1f} s after 429s, {late_other:.1f} s otherwise")
 
 
 def run(quick: bool) -> dict[str, Metric]:
@@ -83,6 +121,7 @@ def run(quick: bool) -> dict[str, Metric]:
         code = next(p["personal_code"] for p in httpx.get(f"{settings['SANDBOX_CONTROL_URL']}/people",
                                                           timeout=10).json()["people"] if p["name"] == PERSON)
         connector = AvpConnector.from_settings(settings, clock=lambda: now)
+        calls_seen = watch_calls(connector.hub.client)
         try:
             started = time.perf_counter()
             records = list(connector.collect([Identifier.of(IdentityType.PERSONAL_CODE, code)]))
@@ -112,6 +151,7 @@ def run(quick: bool) -> dict[str, Metric]:
           flush=True)
     print(f"the pacer alone, for the calls made  ({calls} - 1) x {paced_interval(INTERVAL_S):.3f} s = "
           f"{(calls - 1) * paced_interval(INTERVAL_S):.1f} s; {load()}", flush=True)
+    print(describe_calls(calls_seen, paced_interval(INTERVAL_S)), flush=True)
     return {
         "avp_floor_ratio": {
             "value": round(wall / floor, 3), "unit": "x",
