@@ -143,3 +143,24 @@ def test_purge_keeps_only_non_personal_evidence(federation, instance) -> None:
     events = [e.event_type for e in trail.events(request_id)]
     assert events[0] == "received" and "delivered" in events and events[-1] == "purged"
     assert trail.verify_chain(request_id).ok
+
+
+def test_dpo_approval_in_dagster_releases_a_held_request_and_is_recorded(federation, instance) -> None:
+    import os
+
+    from dsar_pipeline.resources import AuditResource
+
+    request_id = launch(federation, instance, "household-a", "-approve")
+    assert request_status(instance, request_id)["status"] == "awaiting_review"
+    after_approval = [dg.AssetKey(k) for k in ("release_approval", "portability_export", "response_package",
+                                               "delivery")]
+    config = {"ops": {"release_approval": {"config": {"decision": "approve", "dpo_user": "dpo.mari"}}}}
+    result = request_job().execute_in_process(partition_key=request_id, instance=instance, run_config=config,
+                                              asset_selection=after_approval, raise_on_error=False)
+    assert result.success
+    assert request_status(instance, request_id)["status"] == "delivered"
+    assert [m for m in outbox(federation, "mail") if request_id in m["text"]]
+    trail = AuditResource(database_url=os.environ["DSAR_AUDIT_DATABASE_URL"], key=os.environ["DSAR_AUDIT_KEY"]).trail()
+    events = [e.event_type for e in trail.events(request_id)]
+    assert "approved" in events and events.index("approved") < events.index("delivered")
+    assert trail.verify_chain(request_id).ok
