@@ -17,9 +17,9 @@ through the same pacer, so the floor is
 
     (look-up calls + floor_calls(windows)) x 0.2 s
 
-- look-up calls: the fewest the hub's flow allows for a personal code, counted, not assumed:
-  customer search (1) + metering points of each customer EIC found (1) + agreements of its meters
-  in batches of 50 (10 meters: 1) = 3;
+- look-up calls: the fewest the hub's flow allows for a personal code: customer search (1) +
+  metering points of the customer EIC found (1) + agreements of its meters in batches of 50
+  (10 meters: 1) = 3 (the connector's actual count is printed beside it);
 - `floor_calls(windows)`: the fewest meter-data calls the period limit (31 local days per call) and
   the page limit allow, computed by the connector's planner from windows built here from the
   sandbox population's ground truth (the contract's first supply day, local midnight, up to the
@@ -31,8 +31,14 @@ floor counts N intervals. The connector's pacer adds a margin of 2 % + 5 ms per 
 (`connectors.avp.connector.paced_interval`) against scheduling jitter, so its own best at 0.2 s is
 (N - 1) x 0.209 s + one call's service time: about 1.045 x the floor for many calls, less for few.
 
-Quick: the same interval and 10 meters, but the connector's clock is set to 92 days after the
-supply start, so each meter's window is 3 periods (33 calls, ~7 s) instead of ~42.
+A call the hub refuses (429) and the connector repeats costs an interval more than the floor. To
+show where the time beyond the floor went, the connector's HTTP client is observed (httpx event
+hooks) and the bench prints the answer times and how much later than the pacer the sends went,
+after a 429 or otherwise, with the machine's load average.
+
+Sandbox of 1000 people (quick: 200; the named case is the same at any size). Quick: the same
+interval and 10 meters, but the connector's clock is set to 92 days after the supply start, so each
+meter's window is 3 periods (33 calls, ~7 s) instead of ~42.
 """
 
 from __future__ import annotations

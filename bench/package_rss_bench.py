@@ -2,7 +2,7 @@
 
 The large case (the issue's): 10 metering points x 3 years of 15-minute consumption (1,052,160 interval
 rows; the sandbox hub meters hourly before 2025-04-01, this case is quarter-hourly throughout) and 200
-voice calls of 2.5 MiB audio each (~525 MB), about 640 MB of package. Quick: 10 meters x 92 days and 20
+voice calls of 2.5 MiB audio each (~525 MB): a package of ~680 MB. Quick: 10 meters x 92 days and 20
 calls.
 
 A fresh process (`python -m bench.package_rss_bench`, the peak is VmHWM from /proc/self/status, as in

@@ -157,7 +157,11 @@ def _start(tmp: Path, size: int, faults: str = "", extra: tuple[str, ...] = ()) 
     sandbox = SandboxProcess(tmp / "sandbox", size=size, faults=faults, extra_args=extra, ready_timeout_s=300)
     sandbox.start()
     say(f"sandbox of {size} people ready in {watch():.1f} s")
-    enter_pipeline_env(sandbox.settings, tmp / "dagster_home")
+    try:
+        enter_pipeline_env(sandbox.settings, tmp / "dagster_home")
+    except BaseException:
+        sandbox.stop()
+        raise
     return sandbox
 
 
