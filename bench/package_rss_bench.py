@@ -15,8 +15,8 @@ Inputs, made synthetically here in the shape the connectors give:
 - avp (`connectors/avp/meterdata.py`): the customer, 10 metering points, their supply agreements and
   one `meter_data` record per hub page (31 local days per call, as the connector plans them; 2,976
   rows a page), rows `[interval_start_utc, resolution, direction, kwh, quality, reading_time_utc]`
-  with a string object of its own per row for the start, the kWh and the reading time, as parsing
-  the hub's JSON makes them (resolution, direction and quality are shared objects there too);
+  held column-wise as `connectors.series.IntervalRows`, built from the texts as `parse_page` builds
+  them;
 - recordings (`connectors/recordings/`): one `calls` record per call with its sidecar fields, a
   structured transcript and the audio as an `Attachment`; `copy_audio` streams the 2.5 MiB from a
   local WAV file in 1 MiB chunks (the connector's `copy_attachment` chunk size), so no sandbox or S3
@@ -26,7 +26,8 @@ All records are released (strong match, verified request); keys: a local key fil
 default without KMS), so the figure is the package building's alone.
 
 Reported besides the peak (the issue asks what dominates when it is over 400 MB): RSS after the
-imports, RSS once the inputs are held (the interval rows as Python lists are most of it), and the
+imports, RSS once the inputs are held (as lists of strings the interval rows took 364 MB; column-wise,
+~30 MB), and the
 high-water mark after staging and after sealing, so the peak can be placed; and, as the baseline
 of the same run, the peak of a fresh process building a package of 1 meter-day and 1 recording
 (the fixed cost of building any package: imports, and what the export loads on first use — e.g.
@@ -107,25 +108,26 @@ def _series_records(connector: Any, meters: list[str], first_day: date, days: in
                     retrieved: datetime) -> list[Any]:
     from connectors.avp.planning import CallPlan, MeterWindow, local_midnight, plan
     from connectors.contract import make_record
+    from connectors.series import IntervalRowsBuilder
 
     start, end = local_midnight(first_day), local_midnight(first_day + timedelta(days=days))
     calls: list[CallPlan] = plan([MeterWindow(eic, start, end) for eic in meters], 31, 3000)
     step = timedelta(minutes=15)
-    resolution, direction, quality = "PT15M", "consumption", "metered"  # shared objects, as parsing makes them
+    resolution, direction, quality = "PT15M", "consumption", "metered"
     records = []
     serial = 0
     for call in calls:
-        rows = []
+        rows = IntervalRowsBuilder()
         moment = call.period_start
         while moment < call.period_end:
             stamp = moment.strftime("%Y-%m-%dT%H:%M")
             serial += 1
-            rows.append([stamp + ":00Z", resolution, direction, "0." + f"{serial * 7919 % 1000:03d}", quality,
-                         stamp[:14] + "21:07Z"])
+            rows.append(stamp + ":00Z", resolution, direction, "0." + f"{serial * 7919 % 1000:03d}", quality,
+                        stamp[:14] + "21:07Z")
             moment += step
         period_start = call.period_start.strftime("%Y-%m-%dT%H:%M:%SZ")
         fields = {"metering_point_eic": call.meter_eic, "period_start": period_start,
-                  "period_end": call.period_end.strftime("%Y-%m-%dT%H:%M:%SZ"), "page": 0, "intervals": rows}
+                  "period_end": call.period_end.strftime("%Y-%m-%dT%H:%M:%SZ"), "page": 0, "intervals": rows.build()}
         records.append(make_record(connector, "meter_data", f"{call.meter_eic}/{period_start}/0", fields, matched_by,
                                    retrieved, event_date=call.period_start.date(),
                                    parent=("metering_points", call.meter_eic)))

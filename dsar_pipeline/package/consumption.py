@@ -40,12 +40,15 @@ from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any, BinaryIO
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
+from connectors import series
 from connectors.contract import Record
+from connectors.series import IntervalRows, SeriesColumns
 from dsar_pipeline.package.export_streams import staged_binary
 from dsar_pipeline.package.staging import Staging
 
@@ -209,6 +212,8 @@ def page_table(record: Record, zone: str) -> pa.Table | None:
     rows = record.fields.get("intervals") or []
     if not rows:
         return None
+    if isinstance(rows, IntervalRows):
+        return _columnar_table(eic, rows.columns, zone)
     columns = list(zip(*rows, strict=False))
     if len(columns) < 5 or min(map(len, rows)) < 5:
         raise SeriesError("interval row does not have the documented layout")
@@ -233,6 +238,50 @@ def page_table(record: Record, zone: str) -> pa.Table | None:
         pa.DictionaryArray.from_arrays(zeros, pa.array([UNIT], pa.string())),
         _mapped(pa.array(columns[4]), QUALITIES, "quality"),
     ], schema=PARQUET_SCHEMA)
+
+
+def _columnar_table(eic: str, columns: SeriesColumns, zone: str) -> pa.Table:
+    """A page held column-wise (`connectors.series`): Arrow arrays straight from its buffers."""
+    count = len(columns.starts)
+    starts = pa.Array.from_buffers(UTC_TYPE, count, [None, pa.py_buffer(columns.starts)])
+    resolution = _coded(columns.resolutions, series.RESOLUTIONS)
+    used = resolution.dictionary.to_pylist()
+    if DAILY in used:
+        if len(used) > 1:
+            raise SeriesError("a page mixes daily and sub-daily intervals")
+        ends = _daily_ends(starts, zone)
+    else:
+        seconds = pa.array([RESOLUTION_SECONDS[r] for r in used], pa.int64())
+        ends = pc.add(starts, seconds.take(resolution.indices).cast(pa.duration("s")))
+    zeros = pa.nulls(count, pa.int32()).fill_null(0)
+    return pa.Table.from_arrays([
+        pa.DictionaryArray.from_arrays(zeros, pa.array([eic], pa.string())),
+        _coded(columns.directions, series.DIRECTIONS), starts, ends, _local_text(starts, zone), resolution,
+        _fixed_quantities(columns), pa.DictionaryArray.from_arrays(zeros, pa.array([UNIT], pa.string())),
+        _coded(columns.qualities, series.QUALITIES),
+    ], schema=PARQUET_SCHEMA)
+
+
+def _coded(codes: bytes, names: Sequence[str]) -> pa.DictionaryArray:
+    """Codes into `names` as a dictionary of the values used, in order of first use (what
+    `dictionary_encode` makes of the same rows as text, so both paths write the same files)."""
+    used = list(dict.fromkeys(codes))
+    dense = codes.translate(bytes(used.index(code) if code in used else 0 for code in range(256)))
+    indices = pa.Array.from_buffers(pa.int8(), len(dense), [None, pa.py_buffer(dense)]).cast(pa.int32())
+    return pa.DictionaryArray.from_arrays(indices, pa.array([names[code] for code in used], pa.string()))
+
+
+def _fixed_quantities(columns: SeriesColumns) -> pa.Array:
+    """decimal128(12, 3) from the integer amounts: built from their bytes when every one has the
+    hub's three decimals (a decimal128 is the unscaled integer, 16 bytes little-endian; the amounts
+    are below `series.MAX_KWH`, so they fit), else rounded half-even through `Decimal`."""
+    count = len(columns.amounts)
+    if columns.scales.count(series.HUB_SCALE) == count:
+        wide = np.zeros((count, 2), dtype=np.int64)
+        wide[:, 0] = np.frombuffer(columns.amounts, dtype=np.int64)
+        return pa.Array.from_buffers(QUANTITY_TYPE, count, [None, pa.py_buffer(wide)])
+    return _quantities([Decimal(amount).scaleb(-scale) for amount, scale in zip(columns.amounts, columns.scales,
+                                                                                   strict=True)])
 
 
 def csv_table(table: pa.Table) -> pa.Table:

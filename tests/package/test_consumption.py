@@ -16,6 +16,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
+from connectors.series import interval_rows as compact_rows
 from dsar_pipeline.package.consumption import CSV_PATH, PARQUET_PATH, SeriesError, monthly_totals, write_series
 from tests.package.test_export import EIC_EE, DirStaging, interval_rows, meter_page, rec
 
@@ -142,3 +143,23 @@ def test_monthly_totals_are_per_local_calendar_month(tmp_path: Path) -> None:
     totals = monthly_totals([meter_page(EIC_EE, rows)])
     assert totals.totals == {EIC_EE: {"consumption": {"2025-01": Decimal("4.500"), "2025-02": Decimal("4.500")}}}
     assert totals.months(EIC_EE) == ["2025-01", "2025-02"]
+
+
+@pytest.mark.parametrize("rows", [
+    interval_rows(datetime(2025, 3, 29, 22, 0, tzinfo=UTC), 92),
+    interval_rows(datetime(2025, 10, 25, 21, 0, tzinfo=UTC), 100, direction="production", quality="estimated"),
+    interval_rows(datetime(2025, 3, 29, 22, tzinfo=UTC), 23, resolution="PT1H", kwh="12.000"),
+    [["2025-10-25T21:00:00Z", "P1D", "consumption", "10.000", "metered", "2025-10-27T04:00:00Z"]],
+    [["2025-06-01T00:00:00Z", "PT15M", "consumption", "12345.6785", "metered", "2025-06-02T01:00:00Z"],
+     ["2025-06-01T00:15:00Z", "PT15M", "production", "0.043", "estimated", "2025-06-02T01:00:00Z"]],
+], ids=["spring-day", "autumn-day-production", "hourly", "daily", "more-decimals"])
+def test_rows_held_column_wise_export_exactly_as_the_same_rows_as_lists(tmp_path: Path, rows: list) -> None:
+    """The connector holds a page column-wise (`connectors.series`); the export's buffer path must
+    write byte for byte what the row path writes for the same rows."""
+    as_lists, as_columns = DirStaging(tmp_path / "lists"), DirStaging(tmp_path / "columns")
+    listed = write_series([meter_page(EIC_EE, rows)], as_lists)
+    columnar = write_series([meter_page(EIC_EE, compact_rows(rows))], as_columns)
+    assert as_columns.read(CSV_PATH) == as_lists.read(CSV_PATH)
+    assert pq.read_table(io.BytesIO(as_columns.read(PARQUET_PATH))).equals(
+        pq.read_table(io.BytesIO(as_lists.read(PARQUET_PATH))))
+    assert columnar.metering_points == listed.metering_points and columnar.monthly.totals == listed.monthly.totals
