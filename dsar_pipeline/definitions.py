@@ -30,12 +30,14 @@ environment = os.environ.get("DSAR_ENV", "embedded")
 if environment not in ENVIRONMENTS:
     raise ValueError(f"DSAR_ENV must be one of {', '.join(ENVIRONMENTS)}")
 
-# Steps start in a forkserver that has already imported the pipeline: a five-branch fan-out on the
-# default spawn start-up cost ~17 s of CPU on a 2-core machine, this brings a run to a few seconds.
-executor = dg.multiprocess_executor.configured({
+# Steps start in a forkserver that has already imported the pipeline and what its steps use
+# (`step_preload`): a five-branch fan-out on the default spawn start-up cost ~17 s of CPU on a
+# 2-core machine, this brings a run to a few seconds.
+EXECUTOR_CONFIG = {
     "max_concurrent": int(os.environ.get("DSAR_MAX_CONCURRENT_STEPS", "6")),
-    "start_method": {"forkserver": {"preload_modules": ["dsar_pipeline.definitions"]}},
-})
+    "start_method": {"forkserver": {"preload_modules": ["dsar_pipeline.definitions", "dsar_pipeline.step_preload"]}},
+}
+executor = dg.multiprocess_executor.configured(EXECUTOR_CONFIG)
 
 defs = dg.Definitions.merge(
     requests.defs, identities.defs, collection.defs, review.defs, package.defs, delivery.defs, sensors.defs,
