@@ -4,12 +4,20 @@ In a batch, one request's failure must fail no other: each request's step runs o
 exception becomes a `StepFailed` marker for that request (type of error only: exception messages
 may carry personal values and Dagster keeps what it is given forever). Downstream steps pass the
 marker on without running.
+
+Each request's non-personal facts go onto its own partition's materialisation (one event per
+request, which Dagster writes anyway), so the DPO sees every request's state, in a batch too.
+Steps that mostly wait on other systems run a batch's requests on `workers` threads; their `step`
+must then keep no state shared between requests (e.g. build a connector per thread).
 """
 
 
+import os
+import threading
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import dagster as dg
 
@@ -22,18 +30,47 @@ class StepFailed:
     error: str  # exception class name or a cause known to hold no personal value
 
 
+def request_threads() -> int:
+    """How many of a batch's requests a waiting step (collection, delivery) serves at once."""
+    return max(1, int(os.environ.get("DSAR_REQUEST_THREADS", "4")))
+
+
+class PerThread(Generic[T]):
+    """One object per thread, built on first use and all closed together: a connector counts its own
+    calls and holds its own clients, so requests served side by side must not share one."""
+
+    def __init__(self, build: Callable[[], T], close: Callable[[T], None]) -> None:
+        self._build, self._close = build, close
+        self._local = threading.local()
+        self._made: list[T] = []
+        self._lock = threading.Lock()
+
+    def get(self) -> T:
+        made = getattr(self._local, "value", None)
+        if made is None:
+            made = self._local.value = self._build()
+            with self._lock:
+                self._made.append(made)
+        return made
+
+    def close(self) -> None:
+        with self._lock:
+            made, self._made = self._made, []
+        for value in made:
+            self._close(value)
+
+
 def request_ids(context: dg.AssetExecutionContext) -> list[str]:
     return list(context.partition_keys)
 
 
 def per_request(context: dg.AssetExecutionContext, inputs: Mapping[str, Any],
                 step: Callable[[str, dict[str, Any]], T],
-                describe: Callable[[T], Mapping[str, Any]] | None = None) -> T | dict[str, T | StepFailed]:
+                describe: Callable[[T], Mapping[str, Any]] | None = None,
+                workers: int = 1) -> T | dict[str, T | StepFailed]:
     """Apply `step(request_id, inputs_of_that_request)`; a single request's exception is raised as is.
 
-    `describe` gives a request's non-personal facts: they become the output's metadata of a single
-    request, and in every case an observation on the request's own partition, so that the DPO sees
-    each request's state even when it ran in a batch.
+    `describe` gives a request's non-personal facts: the metadata of its partition's materialisation.
     """
     keys = request_ids(context)
     if len(keys) == 1:
@@ -44,33 +81,34 @@ def per_request(context: dg.AssetExecutionContext, inputs: Mapping[str, Any],
                              f"({failed.error})")
         value = guarded(context.asset_key.to_user_string(), lambda: step(keys[0], own))
         if describe:
-            facts = dict(describe(value))
-            context.add_output_metadata(facts, output_name="result")
-            _observe(context, keys[0], facts)
+            context.add_output_metadata(dict(describe(value)), output_name="result")
         return value
-    results: dict[str, T | StepFailed] = {}
-    for key in keys:
+    stage = context.asset_key.to_user_string()
+
+    def one(key: str) -> T | StepFailed:
         own = {name: value[key] for name, value in inputs.items()}
         failed = next((v for v in own.values() if isinstance(v, StepFailed)), None)
         if failed is not None:
-            results[key] = failed
-            continue
+            return failed
         try:
-            results[key] = step(key, own)
+            return step(key, own)
         except Exception as exc:  # isolate one request's failure from the others
-            results[key] = StepFailed(context.asset_key.to_user_string(), type(exc).__name__)
-            context.log.warning(f"request {key}: {context.asset_key.to_user_string()} failed ({type(exc).__name__})")
-    failures = sorted(k for k, v in results.items() if isinstance(v, StepFailed))
-    context.add_output_metadata({"requests": len(keys), "failed_requests": failures}, output_name="result")
+            return StepFailed(stage, type(exc).__name__)
+
+    if workers > 1:
+        with ThreadPoolExecutor(max_workers=min(workers, len(keys)), thread_name_prefix="request") as pool:
+            results: dict[str, T | StepFailed] = dict(zip(keys, pool.map(one, keys), strict=True))
+    else:
+        results = {key: one(key) for key in keys}
+    failures = [k for k, v in results.items() if isinstance(v, StepFailed) and v.step == stage]
+    for key in failures:
+        context.log.warning(f"request {key}: {stage} failed ({results[key].error})")  # type: ignore[union-attr]
+    context.add_output_metadata({"failed_requests": len(failures)}, output_name="result")
     if describe:
         for key, value in results.items():
             facts = {"failed": f"{value.step}: {value.error}"} if isinstance(value, StepFailed) else describe(value)
-            _observe(context, key, dict(facts))
+            context.add_asset_metadata(dict(facts), partition_key=key)
     return results
-
-
-def _observe(context: dg.AssetExecutionContext, request_id: str, facts: dict[str, Any]) -> None:
-    context.log_event(dg.AssetObservation(asset_key=context.asset_key, partition=request_id, metadata=facts))
 
 
 def guarded(stage: str, fn: Callable[[], T]) -> T:

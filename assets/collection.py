@@ -12,7 +12,7 @@ from typing import Any
 
 import dagster as dg
 
-from assets.batching import per_request
+from assets.batching import PerThread, per_request, request_threads
 from assets.partitions import requests_partitions, single_run
 from connectors.registry import SystemEntry, systems
 from dsar_pipeline.collection import SystemResult, SystemStatus, collect_system
@@ -36,22 +36,23 @@ def build_system_asset(entry: SystemEntry) -> dg.AssetsDefinition:
               description=f"Everything {entry.title} holds on the person (records stay encrypted).")
     def system_records(context: dg.AssetExecutionContext, dsar_request: Any, subject_identities: Any,
                        connectors: ConnectorsResource):
-        connector = connectors.build(entry.name)
+        built = PerThread(lambda: connectors.build(entry.name), lambda connector: connector.close())
         last_attempt = context.retry_number >= entry.retries
+        single = len(context.partition_keys) == 1
 
         def step(_: str, inputs: dict) -> SystemResult:
             if entry.name not in load_profile(inputs["dsar_request"].controller).systems:
                 return SystemResult(entry.name, SystemStatus.NOT_APPLICABLE)
-            result = collect_system(connector, inputs["subject_identities"])
-            if result.status is SystemStatus.FAILED and not last_attempt and len(context.partition_keys) == 1:
+            result = collect_system(built.get(), inputs["subject_identities"])
+            if result.status is SystemStatus.FAILED and not last_attempt and single:
                 raise dg.Failure(f"{entry.name}: {result.error}")  # Dagster retries the step
             return result
 
         try:
             result = per_request(context, {"dsar_request": dsar_request, "subject_identities": subject_identities},
-                                 step, describe=describe_result)
+                                 step, describe=describe_result, workers=request_threads())
         finally:
-            connector.close()
+            built.close()
         outcomes = {context.partition_key: result} if isinstance(result, SystemResult) else result
         failed = {k: r for k, r in outcomes.items() if not isinstance(r, SystemResult)
                   or r.status is SystemStatus.FAILED}

@@ -10,7 +10,7 @@ from typing import Any
 
 import dagster as dg
 
-from assets.batching import per_request
+from assets.batching import per_request, request_threads
 from assets.partitions import requests_partitions, single_run
 from dsar_pipeline.delivery import deliver
 from dsar_pipeline.notify import send_status
@@ -56,7 +56,7 @@ def delivery(context: dg.AssetExecutionContext, work: WorkStoreResource, audit: 
         _tell_helpdesk(settings, facts, "completed", "delivered")
         return {"status": "delivered", **evidence.public()}
 
-    return per_request(context, inputs, step,
+    return per_request(context, inputs, step, workers=request_threads(),
                        describe=lambda r: {k: v for k, v in r.items() if isinstance(v, str | int | bool)})
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import dagster as dg
 
-from assets.batching import per_request
+from assets.batching import PerThread, per_request, request_threads
 from assets.partitions import requests_partitions, single_run
 from connectors.resolution import IdentityGraph, expand
 from dsar_pipeline.collection import subject_identifiers
@@ -17,16 +17,16 @@ from dsar_pipeline.resources import ConnectorsResource
           kinds={"python"}, description="Every identifier of the person, with match strength and path.")
 def subject_identities(context: dg.AssetExecutionContext, dsar_request: Any,
                        connectors: ConnectorsResource) -> Any:
-    built = connectors.build_all()
+    built = PerThread(connectors.build_all, lambda each: [connector.close() for connector in each.values()])
 
     def step(_: str, inputs: dict) -> IdentityGraph:
-        return expand(subject_identifiers(inputs["dsar_request"].identities), built)
+        return expand(subject_identifiers(inputs["dsar_request"].identities), built.get())
 
     try:
-        return per_request(context, {"dsar_request": dsar_request}, step, describe=describe_graph)
+        return per_request(context, {"dsar_request": dsar_request}, step, describe=describe_graph,
+                           workers=request_threads())
     finally:
-        for connector in built.values():
-            connector.close()
+        built.close()
 
 
 def describe_graph(graph: IdentityGraph) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from typing import Any
 import dagster as dg
 
 from dsar_pipeline.delivery import purge_package
-from dsar_pipeline.status import latest_metadata
+from dsar_pipeline.status import latest_materialization, latest_metadata
 from dsar_pipeline.workstore import WorkStore
 
 
@@ -55,12 +55,11 @@ def expired_requests(instance: dg.DagsterInstance, partitions_name: str, older_t
     cutoff = (now or datetime.now(UTC)) - older_than
     expired = []
     for request_id in instance.get_dynamic_partitions(partitions_name):
-        result = instance.fetch_observations(
-            dg.AssetRecordsFilter(asset_key=dg.AssetKey("delivery"), asset_partitions=[request_id]), limit=1)
-        if not result.records:
+        record = latest_materialization(instance, "delivery", request_id)
+        if record is None:
             continue
         status = latest_metadata(instance, "delivery", request_id).get("status")
-        when = datetime.fromtimestamp(result.records[0].timestamp, UTC)
+        when = datetime.fromtimestamp(record.timestamp, UTC)
         if status in ("delivered", "rejected") and when < cutoff:
             expired.append(request_id)
     return expired

@@ -9,15 +9,19 @@ import dagster as dg
 from connectors.registry import systems
 
 
-def latest_metadata(instance: dg.DagsterInstance, asset: str, request_id: str) -> dict[str, Any]:
-    """The request's facts from the asset's last run: each step observes them on the request's partition
-    (also when the request ran in a batch, where the materialisation's own metadata covers the batch)."""
-    result = instance.fetch_observations(
+def latest_materialization(instance: dg.DagsterInstance, asset: str, request_id: str) -> Any:
+    """The event record of the asset's last materialisation for the request's partition, or None."""
+    result = instance.fetch_materializations(
         dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[request_id]), limit=1)
-    if not result.records:
-        return {}
-    observation = result.records[0].event_log_entry.asset_observation
-    metadata = observation.metadata if observation else {}
+    return result.records[0] if result.records else None
+
+
+def latest_metadata(instance: dg.DagsterInstance, asset: str, request_id: str) -> dict[str, Any]:
+    """The request's facts from the asset's last run: each step puts them on the materialisation of
+    the request's own partition (also when the request ran in a batch)."""
+    record = latest_materialization(instance, asset, request_id)
+    materialization = record.event_log_entry.asset_materialization if record else None
+    metadata = materialization.metadata if materialization else {}
     return {key: getattr(value, "value", value) for key, value in metadata.items()}
 
 
