@@ -46,3 +46,12 @@ def clean_faults(federation: object) -> Iterator[object]:
     federation.board.replace([])  # type: ignore[attr-defined]
     yield federation
     federation.board.replace([])  # type: ignore[attr-defined]
+
+
+@pytest.fixture(autouse=True)
+def cold_index_cache() -> Iterator[None]:
+    """Each test reads the call centre's month indexes itself (faults, call counts), as if first."""
+    from connectors.recordings.index_cache import SHARED
+
+    SHARED.clear()
+    yield

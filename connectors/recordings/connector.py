@@ -26,6 +26,7 @@ from connectors.contract import Attachment, Record, Source, make_record
 from connectors.errors import ConnectorError
 from connectors.identity import Identifier, IdentityType
 from connectors.recordings.copying import DEFAULT_CHUNK_BYTES, CopyResult, copy_object
+from connectors.recordings.index_cache import SHARED, IndexCache
 from connectors.recordings.matching import ACCEPTS, Hit, Wanted, match_line
 from connectors.recordings.ordered import ordered_map
 from connectors.recordings.sources import CALLS, DATETIME_FIELDS, SOURCES
@@ -60,7 +61,8 @@ class RecordingsConnector:
     reveals: ClassVar[frozenset[IdentityType]] = frozenset()
     sources: ClassVar[Mapping[str, Source]] = SOURCES
 
-    def __init__(self, bucket: Bucket, *, page_size: int = MAX_KEYS, workers: int = DEFAULT_WORKERS) -> None:
+    def __init__(self, bucket: Bucket, *, page_size: int = MAX_KEYS, workers: int = DEFAULT_WORKERS,
+                 index_cache: IndexCache = SHARED) -> None:
         if not 0 < page_size <= MAX_KEYS:
             raise ValueError(f"page_size must be 1..{MAX_KEYS}")
         if workers < 1:
@@ -68,12 +70,13 @@ class RecordingsConnector:
         self.bucket = bucket
         self.page_size = page_size
         self.workers = workers
+        self.index_cache = index_cache
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, str], *, policy: RetryPolicy | None = None,
                       timeout: float | None = None, connect_timeout: float | None = None,
                       read_timeout: float | None = None, page_size: int = MAX_KEYS,
-                      workers: int = DEFAULT_WORKERS) -> RecordingsConnector:
+                      workers: int = DEFAULT_WORKERS, index_cache: IndexCache = SHARED) -> RecordingsConnector:
         """Build from DSAR_S3_ENDPOINT_URL, DSAR_AWS_*, DSAR_RECORDINGS_BUCKET; keywords are for tests and tuning.
 
         `timeout` sets both the connect and the read timeout (seconds); the specific ones win. `workers`
@@ -93,7 +96,7 @@ class RecordingsConnector:
         client = make_client(
             s3, connect_timeout_s=connect_timeout or timeout or DEFAULT_CONNECT_TIMEOUT_S,
             read_timeout_s=read_timeout or timeout or DEFAULT_READ_TIMEOUT_S, max_pool_connections=workers + 2)
-        return cls(Bucket(client, bucket, policy), page_size=page_size, workers=workers)
+        return cls(Bucket(client, bucket, policy), page_size=page_size, workers=workers, index_cache=index_cache)
 
     # -- the contract -----------------------------------------------------------------------------
 
@@ -119,7 +122,8 @@ class RecordingsConnector:
         wanted = Wanted(identifiers)
         if not wanted:
             return
-        months = (key for key in self.bucket.keys(INDEX_PREFIX, LIST_INDEXES, self.page_size) if _is_month_index(key))
+        months = ((key, etag) for key, etag in self.bucket.objects(INDEX_PREFIX, LIST_INDEXES, self.page_size)
+                  if _is_month_index(key))
         pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="recordings")
         try:
             hits = chain.from_iterable(ordered_map(pool, partial(self._scan, wanted=wanted), months, self.workers))
@@ -144,19 +148,14 @@ class RecordingsConnector:
 
     # -- reading ----------------------------------------------------------------------------------
 
-    def _scan(self, key: str, wanted: Wanted) -> list[Hit]:
+    def _scan(self, month: tuple[str, str], wanted: Wanted) -> list[Hit]:
         """A whole month index, read again from its start on a transient failure: its matches, only
-        once every byte of it arrived (nothing from a partial read is kept)."""
-
-        def attempt() -> list[Hit]:
-            hits = []
-            for number, raw in enumerate(self.bucket.lines(key), 1):
-                hit = match_line(raw, number, wanted)
-                if hit is not None:
-                    hits.append(hit)
-            return hits
-
-        return self.bucket.call(READ_INDEX, attempt)
+        once every byte of it arrived (nothing from a partial read is kept). An index unchanged since
+        another request of this process read it (same ETag) is not read again (`index_cache`)."""
+        key, etag = month
+        lines = self.index_cache.lines(self.bucket.identity, key, etag,
+                                       lambda: self.bucket.call(READ_INDEX, lambda: self.bucket.read_lines(key)))
+        return [hit for number, raw in enumerate(lines, 1) if (hit := match_line(raw, number, wanted)) is not None]
 
     def _record(self, hit: Hit) -> Record:
         doc = self.bucket.call(READ_SIDECAR, lambda: self.bucket.document(hit.metadata_key))

@@ -108,6 +108,10 @@ class Bucket:
 
     def keys(self, prefix: str, operation: str, page_size: int = MAX_KEYS) -> Iterator[str]:
         """Every key under `prefix`, page by page (one page in memory at a time), each page retried alone."""
+        return (key for key, _ in self.objects(prefix, operation, page_size))
+
+    def objects(self, prefix: str, operation: str, page_size: int = MAX_KEYS) -> Iterator[tuple[str, str]]:
+        """(key, ETag) of every object under `prefix`, as `keys` lists them."""
         token: str | None = None
         while True:
             kwargs: dict[str, Any] = {"Bucket": self.name, "Prefix": prefix, "MaxKeys": page_size}
@@ -121,7 +125,7 @@ class Bucket:
 
             page = self.call(operation, fetch)
             for item in page.get("Contents", []):
-                yield str(item["Key"])
+                yield str(item["Key"]), str(item.get("ETag") or "")
             if not page.get("IsTruncated"):
                 return
             token = str(page["NextContinuationToken"])
@@ -136,6 +140,16 @@ class Bucket:
         """
         answer = self.client.get_object(Bucket=self.name, Key=key, **get)
         yield from split_lines(answer["Body"], int(answer["ContentLength"]))
+
+    def read_lines(self, key: str) -> tuple[str, list[bytes]]:
+        """(ETag, every non-blank line) of an object read whole (one attempt; wrap it in `call`)."""
+        answer = self.client.get_object(Bucket=self.name, Key=key)
+        return str(answer.get("ETag") or ""), list(split_lines(answer["Body"], int(answer["ContentLength"])))
+
+    @property
+    def identity(self) -> str:
+        """Which bucket of which service this is, for caches shared between connectors."""
+        return f"{self.client.meta.endpoint_url}/{self.name}"
 
     def document(self, key: str, limit: int = MAX_DOCUMENT_BYTES) -> Any:
         """A small JSON object, read in chunks and length-checked (one attempt; wrap it in `call`)."""

@@ -27,6 +27,7 @@ from connectors.contract import Attachment, Connector, Record
 from connectors.errors import ConnectorError, PermanentError, TruncatedPage
 from connectors.identity import Identifier, IdentityType, Strength
 from connectors.recordings import CopyResult, RecordingsConnector
+from connectors.recordings.index_cache import IndexCache
 from connectors.recordings.matching import Wanted
 from connectors.recordings.store import check_page, split_lines
 from connectors.registry import systems
@@ -392,8 +393,9 @@ def test_a_copy_of_an_object_of_another_size_or_bucket_is_refused(recordings: Re
 
 def test_small_listing_pages_are_followed_to_the_end(federation: Any, pop: Population) -> None:
     identifiers = request_identifiers(pop, "latvian")
-    with RecordingsConnector.from_settings(federation.settings, policy=FAST, page_size=5) as small, \
-            RecordingsConnector.from_settings(federation.settings, policy=FAST) as large:
+    with RecordingsConnector.from_settings(federation.settings, policy=FAST, page_size=5,
+                                           index_cache=IndexCache()) as small, \
+            RecordingsConnector.from_settings(federation.settings, policy=FAST, index_cache=IndexCache()) as large:
         got_small, got_large = list(small.collect(identifiers)), list(large.collect(identifiers))
     assert [rec.key for rec in got_small] == [rec.key for rec in got_large]
     assert {rec.key for rec in got_small} == set(truth(pop, identifiers))
@@ -594,10 +596,10 @@ def test_truncated_index_objects_are_detected_and_read_again(clean_faults: Any, 
     """The listing passes; every month index is cut short: no month may count as read."""
     identifiers = request_identifiers(pop, "demo")
     with RecordingsConnector.from_settings(clean_faults.settings, policy=FAST, workers=1) as connector:
-        index_key = next(connector.bucket.keys("index/", "ListObjectsV2 index/"))
+        month = next(connector.bucket.objects("index/", "ListObjectsV2 index/"))
         clean_faults.board.replace(parse_spec("recordings=truncate:1.0"))
         with pytest.raises(ConnectorError) as failure:
-            connector._scan(index_key, Wanted(identifiers))
+            connector._scan(month, Wanted(identifiers))
     assert failure.value.cause.startswith("GetObject index/{month}.jsonl: gave up after 3 attempts")
     assert "answer cut short" in failure.value.cause
 
@@ -666,3 +668,45 @@ def test_an_empty_endpoint_means_aws_itself(federation: Any) -> None:
     with RecordingsConnector.from_settings(settings) as connector:
         assert connector.bucket.client.meta.endpoint_url == "https://s3.eu-north-1.amazonaws.com"
         assert connector.bucket.client.meta.config.s3["addressing_style"] == "auto"
+
+
+def test_a_second_request_reads_only_the_listing_until_an_index_changes(federation: Any, pop: Population,
+                                                                         s3: Any, bucket: str) -> None:
+    cache = IndexCache()
+    identifiers = request_identifiers(pop, "demo")
+    with RecordingsConnector.from_settings(federation.settings, policy=FAST, index_cache=cache) as first:
+        found = sorted(r.key for r in first.collect(identifiers))
+    assert first.calls_made > 1 + month_count(pop) and cache.misses == month_count(pop)
+    with RecordingsConnector.from_settings(federation.settings, policy=FAST, index_cache=cache) as second:
+        assert sorted(r.key for r in second.collect(request_identifiers(pop, "unknown"))) == []
+        assert second.calls_made == 1, "one listing; every index unchanged, so none read again"
+    month = sorted(k for k in (o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="index/")["Contents"])
+                   if k.endswith(".jsonl"))[0]
+    original = s3.get_object(Bucket=bucket, Key=month)["Body"].read()
+    try:
+        s3.put_object(Bucket=bucket, Key=month, Body=original + b"\n")  # same lines, new ETag
+        with RecordingsConnector.from_settings(federation.settings, policy=FAST, index_cache=cache) as third:
+            assert sorted(r.key for r in third.collect(identifiers)) == found
+            assert third.calls_made == 1 + 1 + (first.calls_made - 1 - month_count(pop)), \
+                "the listing, the changed index, and the matched calls' sidecars and heads"
+    finally:
+        s3.put_object(Bucket=bucket, Key=month, Body=original)
+
+
+def test_the_index_cache_is_bounded_and_keyed_by_etag() -> None:
+    cache = IndexCache(max_bytes=4000)
+    reads: list[str] = []
+
+    def reader(etag: str, lines: int) -> Any:
+        return lambda: (reads.append(etag), (etag, [b"x" * 100] * lines))[1]
+
+    assert cache.lines("b", "k", '"1"', reader('"1"', 3)) == [b"x" * 100] * 3
+    cache.lines("b", "k", '"1"', reader('"1"', 3))
+    cache.lines("b", "k", '"2"', reader('"2"', 3))
+    assert reads == ['"1"', '"2"']
+    cache.lines("b", "big", '"3"', reader('"3"', 20))  # over a quarter of the bound: read, not kept
+    cache.lines("b", "big", '"3"', reader('"3"', 20))
+    assert reads[-2:] == ['"3"', '"3"']
+    for number in range(10):
+        cache.lines("b", f"k{number}", '"1"', reader('"1"', 5))
+    assert cache._bytes <= cache.max_bytes
