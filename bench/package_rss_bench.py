@@ -122,7 +122,7 @@ def _series_records(connector: Any, meters: list[str], first_day: date, days: in
         while moment < call.period_end:
             stamp = moment.strftime("%Y-%m-%dT%H:%M")
             serial += 1
-            rows.append(stamp + ":00Z", resolution, direction, "0." + f"{serial * 7919 % 1000:03d}", quality,
+            rows.append_text(stamp + ":00Z", resolution, direction, "0." + f"{serial * 7919 % 1000:03d}", quality,
                         stamp[:14] + "21:07Z")
             moment += step
         period_start = call.period_start.strftime("%Y-%m-%dT%H:%M:%SZ")

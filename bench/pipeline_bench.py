@@ -26,7 +26,7 @@ collection (intake, identity, collection groups: review, package and delivery wa
 system, so they cannot overlap the phase). From the run's event log: the collection phase runs from
 the first STEP_START of a `*_records` step to the last STEP_SUCCESS of one; each system's own time
 is its step's STEP_START -> STEP_SUCCESS (both therefore include the steps' input loading and
-output storing; the connectors' `seconds` observation, collection alone, is printed too). Ratio =
+output storing; the connectors' `seconds` metadata, collection alone, is printed too). Ratio =
 phase / longest system's own time; 1.0 is complete overlap. Median of 3 runs (quick: 1; sandbox of
 1000 people, quick: 100).
 

@@ -16,15 +16,18 @@ from __future__ import annotations
 
 import time
 from array import array
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any, overload
 
 RESOLUTIONS = ("PT15M", "PT30M", "PT1H", "P1D")
 DIRECTIONS = ("consumption", "production")
 QUALITIES = ("metered", "estimated")
 UTC_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+CODES: Mapping[str, int] = MappingProxyType(
+    {name: index for names in (RESOLUTIONS, DIRECTIONS, QUALITIES) for index, name in enumerate(names)})
 HUB_SCALE = 3  # the hub's quantities have exactly three decimals
 MAX_SCALE = 9  # with MAX_KWH, every quantity fits an int64 of 10^-scale kWh
 MAX_KWH = 10**9
@@ -100,50 +103,50 @@ class IntervalRows(Sequence[Row]):
 
 
 class IntervalRowsBuilder:
-    """Appends rows whose texts were already checked (UTC `YYYY-MM-DDTHH:MM:SSZ`; a non-negative
-    fixed-point quantity of at most `MAX_SCALE` decimals below `MAX_KWH`; names from the tuples
-    above); `build()` freezes them."""
+    """Appends rows, already checked, as numbers (`append`) or in the text form (`append_text`:
+    UTC `YYYY-MM-DDTHH:MM:SSZ`, a non-negative fixed-point quantity, names from the tuples above);
+    a quantity must have at most `MAX_SCALE` decimals and be below `MAX_KWH`. `build()` freezes them."""
 
     def __init__(self) -> None:
         self._starts, self._readings, self._amounts = array("q"), array("q"), array("q")
         self._scales, self._resolutions = bytearray(), bytearray()
         self._directions, self._qualities = bytearray(), bytearray()
-        self._readings_seen: dict[str, int] = {}
-        self._codes = {name: index for names in (RESOLUTIONS, DIRECTIONS, QUALITIES)
-                       for index, name in enumerate(names)}
 
-    def append(self, start_utc: str, resolution: str, direction: str, kwh: str, quality: str,
-               reading_utc: str) -> None:
-        codes = self._codes
-        self._starts.append(int(datetime.fromisoformat(start_utc).timestamp()))
-        self._readings.append(self._reading(reading_utc))
-        whole, _, decimals = kwh.partition(".")
-        amount, scale = int(whole + decimals), len(decimals)
+    def append(self, start_s: int, resolution: int, direction: int, amount: int, scale: int, quality: int,
+               reading_s: int) -> None:
+        """One row: epoch seconds, codes (indexes into the tuples above) and the quantity as
+        `amount` x 10^-`scale` kWh."""
         if amount < 0 or scale > MAX_SCALE or amount >= MAX_KWH * 10**scale:
             raise ValueError("interval quantity out of the range rows can hold")
+        self._starts.append(start_s)
+        self._readings.append(reading_s)
         self._amounts.append(amount)
         self._scales.append(scale)
-        self._resolutions.append(codes[resolution])
-        self._directions.append(codes[direction])
-        self._qualities.append(codes[quality])
+        self._resolutions.append(resolution)
+        self._directions.append(direction)
+        self._qualities.append(quality)
 
-    def _reading(self, text: str) -> int:
-        """Reading times repeat (a day's values are recorded together): parsed once each."""
-        seconds = self._readings_seen.get(text)
-        if seconds is None:
-            seconds = self._readings_seen[text] = int(datetime.fromisoformat(text).timestamp())
-        return seconds
+    def append_text(self, start_utc: str, resolution: str, direction: str, kwh: str, quality: str,
+                    reading_utc: str) -> None:
+        whole, _, decimals = kwh.partition(".")
+        codes = CODES
+        self.append(epoch_seconds(start_utc), codes[resolution], codes[direction], int(whole + decimals),
+                    len(decimals), codes[quality], epoch_seconds(reading_utc))
 
     def build(self) -> IntervalRows:
         return IntervalRows(SeriesColumns(self._starts, self._readings, self._amounts, bytes(self._scales),
                                           bytes(self._resolutions), bytes(self._directions), bytes(self._qualities)))
 
 
+def epoch_seconds(utc_text: str) -> int:
+    return int(datetime.fromisoformat(utc_text).timestamp())
+
+
 def interval_rows(rows: Sequence[Sequence[str]]) -> IntervalRows:
     """Rows in the text form, compacted (e.g. for tests and synthetic inputs)."""
     builder = IntervalRowsBuilder()
     for row in rows:
-        builder.append(*row[:6])
+        builder.append_text(*row[:6])
     return builder.build()
 
 

@@ -32,10 +32,12 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from connectors.errors import PermanentError, TruncatedPage
-from connectors.series import MAX_KWH, MAX_SCALE, IntervalRows, IntervalRowsBuilder
+from connectors.series import CODES, MAX_KWH, MAX_SCALE, IntervalRows, IntervalRowsBuilder, epoch_seconds
 
 DIRECTIONS = (("outQty", "consumption"), ("inQty", "production"))
 QUALITY = {"M": "metered", "E": "estimated"}
+DIRECTION_CODES = tuple((key, CODES[name]) for key, name in DIRECTIONS)
+QUALITY_CODES = {key: CODES[name] for key, name in QUALITY.items()}
 RESOLUTIONS = frozenset({"PT15M", "PT1H", "P1D"})
 MILLI = Decimal("0.001")
 
@@ -65,6 +67,7 @@ def parse_page(document: dict[str, Any], meter_eic: str, page: int, page_size: i
     if not isinstance(periods, list):
         raise PermanentError("meter-data answer has no periods")
     rows = IntervalRowsBuilder()
+    readings: dict[str, int] = {}  # a day's values are recorded together: each reading time parsed once
     count = 0
     lower, upper = _format(period_start), _format(period_end)
     previous: str | None = None
@@ -74,6 +77,7 @@ def parse_page(document: dict[str, Any], meter_eic: str, page: int, page_size: i
         intervals = period.get("aI") if isinstance(period, dict) else None
         if resolution not in RESOLUTIONS or not isinstance(intervals, list):
             raise PermanentError("meter-data period without a valid r or aI")
+        resolution_code = CODES[resolution]
         for item in intervals:
             start_text = _utc_text(item.get("pS") if isinstance(item, dict) else None, "pS")
             # UTC texts of one fixed form (`YYYY-MM-DDTHH:MM:SSZ`) order as the instants they name
@@ -84,10 +88,15 @@ def parse_page(document: dict[str, Any], meter_eic: str, page: int, page_size: i
             previous = start_text
             first = first or start_text
             count += 1
-            for key, direction in DIRECTIONS:
+            start_s = epoch_seconds(start_text)
+            for key, direction in DIRECTION_CODES:
                 quantity = item.get(key)
                 if quantity is not None:
-                    rows.append(start_text, resolution, direction, *_measurement(quantity))
+                    amount, scale, quality, reading = _measurement(quantity)
+                    reading_s = readings.get(reading)
+                    if reading_s is None:
+                        reading_s = readings[reading] = epoch_seconds(reading)
+                    rows.append(start_s, resolution_code, direction, amount, scale, quality, reading_s)
     if count > page_size:
         raise PermanentError("meter-data page larger than the page size asked for")
     if count == 0 or (page < total - 1 and count < page_size):
@@ -95,23 +104,24 @@ def parse_page(document: dict[str, Any], meter_eic: str, page: int, page_size: i
     return Page(rows.build(), count, total, datetime.fromisoformat(first) if first else None)
 
 
-def _measurement(quantity: Any) -> tuple[str, str, str]:
-    """[kwh, quality, reading_time_utc] of an `inQty` / `outQty`."""
+def _measurement(quantity: Any) -> tuple[int, int, int, str]:
+    """(amount, scale, quality code, reading_time_utc) of an `inQty` / `outQty`: kWh = amount x 10^-scale."""
     if not isinstance(quantity, dict):
         raise PermanentError("meter-data quantity is not an object")
-    quality = QUALITY.get(quantity.get("rType"))  # type: ignore[arg-type]
+    quality = QUALITY_CODES.get(quantity.get("rType"))  # type: ignore[arg-type]
     if quality is None:
         raise PermanentError("meter-data quantity without a valid rType")
-    return _kwh(quantity.get("kwh")), quality, _utc_text(quantity.get("rTime"), "rTime")
+    return *_kwh(quantity.get("kwh")), quality, _utc_text(quantity.get("rTime"), "rTime")
 
 
-def _kwh(value: Any) -> str:
-    """The quantity as a 3-decimal string; more decimals than the hub allows are kept, not rounded."""
+def _kwh(value: Any) -> tuple[int, int]:
+    """The quantity as (amount, scale), exactly: the hub's 3 decimals, an integer as 3 decimals, more
+    decimals kept (not rounded)."""
     if type(value) is Decimal:
         text = str(value)
         dot = text.find(".")
         if 0 < dot < 10 and len(text) - dot == 4 and text[0] != "-" and "E" not in text:  # the hub's usual form
-            return text
+            return int(text[:dot] + text[dot + 1:]), 3
     elif isinstance(value, bool) or not isinstance(value, int):
         raise PermanentError("meter-data kwh is not a number")
     try:
@@ -119,11 +129,15 @@ def _kwh(value: Any) -> str:
         fixed = amount.quantize(MILLI)
     except InvalidOperation:
         raise PermanentError("meter-data kwh is not a finite number") from None
+    if not amount.is_finite():
+        raise PermanentError("meter-data kwh is not a finite number")
     if amount < 0:
         raise PermanentError("meter-data kwh is negative")
-    if amount >= MAX_KWH or -amount.as_tuple().exponent > MAX_SCALE:  # type: ignore[operator]
+    exact = fixed if fixed == amount else amount
+    scale = -exact.as_tuple().exponent  # type: ignore[operator]
+    if amount >= MAX_KWH or scale > MAX_SCALE:
         raise PermanentError(f"meter-data kwh beyond {MAX_SCALE} decimals or {MAX_KWH} kWh")
-    return format(fixed if fixed == amount else amount, "f")
+    return int(exact.scaleb(scale)), scale
 
 
 def _utc_text(value: Any, name: str) -> str:
