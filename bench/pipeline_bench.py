@@ -33,9 +33,11 @@ phase / longest system's own time; 1.0 is complete overlap. Median of 3 runs (qu
 `batch_requests_per_second` — N tickets of N different sandbox people (100, sandbox of 1000; quick:
 10 of 100) dropped at once, all systems at full speed (`--avp-min-interval 0 --volt-rate 0`, no
 faults): one sensor tick (batched run requests of `DSAR_BATCH_SIZE`, default 25), then the run
-requests executed BATCH_CONCURRENCY at a time (1: in this process, one after the other; 2: each run in a
-worker process of its own, two at a time — `runner.execute` from two threads of one process
-deadlocked). The clock runs from the
+requests executed BATCH_CONCURRENCY at a time (`BENCH_BATCH_CONCURRENCY`, default 2: the production
+`deploy/dagster.yaml` lets two batched runs (`dsar/batch_size` tag) run at once, and the batch's stages
+are single-threaded Python on a 2-core machine, so a second run fills the other core; 2: each run in a
+worker process of its own, as the run launcher starts them — `runner.execute` from two threads of one
+process deadlocked; 1, or a single run: in this process, one after the other). The clock runs from the
 first ticket dropped to the end of the last run, when every request has its final status. The
 people are the population's first N ordinary people (not the named cases), from
 `sandbox.population.generate` with the sandbox's seed and size. The control API signs for named
@@ -83,7 +85,7 @@ from bench.results import Metric
 
 SYSTEMS = ("billing", "volt", "recordings", "portal", "avp")
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-BATCH_CONCURRENCY = int(os.environ.get("BENCH_BATCH_CONCURRENCY", "1"))  # runs at once (full: the other too)
+BATCH_CONCURRENCY = int(os.environ.get("BENCH_BATCH_CONCURRENCY", "2"))  # runs at once (full: the other too)
 CHILD_TIMEOUT_S = 3600
 
 
@@ -330,7 +332,7 @@ def _execute_all(instance: Any, runs: list[Any], concurrency: int) -> list[Any]:
 
     from dsar_pipeline import runner
 
-    if concurrency == 1:
+    if concurrency == 1 or len(runs) == 1:
         run_ids = [runner.execute(instance, run_request).run_id for run_request in runs]
     else:
         def in_process(run_request: Any) -> str:
@@ -371,6 +373,7 @@ def _batch_once(instance: Any, tickets: list[dict[str, Any]], control: str, conc
     tick_seconds = clock()
     if len(tick.new_requests) != len(tickets):
         say(f"the sensor accepted {len(tick.new_requests)} of {len(tickets)} tickets ({tick.skip_reason})")
+    concurrency = max(1, min(concurrency, len(tick.runs)))
     results = _execute_all(instance, tick.runs, concurrency)
     seconds = clock()
     statuses = Counter(request_status(instance, rid)["status"] for rid in tick.new_requests)
