@@ -115,6 +115,7 @@ def _run_request(args: argparse.Namespace, settings: dict[str, str], say: Any) -
     from dsar_pipeline import runner
     from dsar_pipeline.status import request_status
 
+    runner.start_step_server()  # preloads the pipeline while the ticket is signed and filed
     control = settings["SANDBOX_CONTROL_URL"]
     people = {p["name"]: p for p in httpx.get(f"{control}/people", timeout=10).json()["people"]}
     if args.person not in people:
