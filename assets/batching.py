@@ -31,7 +31,7 @@ class StepFailed:
 
 
 def request_threads() -> int:
-    """How many of a batch's requests a waiting step (collection, delivery) serves at once."""
+    """How many of a batch's requests a waiting step (identities, collection, delivery) serves at once."""
     return max(1, int(os.environ.get("DSAR_REQUEST_THREADS", "4")))
 
 
