@@ -41,6 +41,7 @@ from stdnum.eu import eic as eic_code
 
 from connectors.avp.hub import SYSTEM, HubClient, Json
 from connectors.avp.meterdata import Page, parse_page
+from connectors.avp.meterdata_fast import fast_page
 from connectors.avp.planning import HUB_TZ, CallPlan, MeterWindow, history_start, merge, plan
 from connectors.avp.sources import SOURCES, agreement_fields, customer_fields, meter_fields
 from connectors.contract import Record, Source, make_record
@@ -297,9 +298,10 @@ class AvpConnector:
                     "meterAttributes": {"meterEic": call.meter_eic, "periodStart": _instant(call.period_start),
                                         "periodEnd": _instant(call.period_end)},
                     "pagination": {"page": number, "pageSize": self.max_page_size}}
-            page = self.hub.post(METER_DATA, body, not_found=number == 0, parse=partial(
-                parse_page, meter_eic=call.meter_eic, page=number, page_size=self.max_page_size,
-                period_start=call.period_start, period_end=call.period_end))
+            where = {"meter_eic": call.meter_eic, "page": number, "page_size": self.max_page_size,
+                     "period_start": call.period_start, "period_end": call.period_end}
+            page = self.hub.post(METER_DATA, body, not_found=number == 0, parse=partial(parse_page, **where),
+                                 fast=partial(fast_page, **where))
             if not isinstance(page, Page):  # 404 on the first page: no data held in this period
                 return pages
             if pages and (page.total_pages != total or _not_after(page.first_start, pages[-1].first_start)):

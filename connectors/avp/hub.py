@@ -72,11 +72,13 @@ class HubClient:
         with self._lock:
             return sum(self.calls_by_path.values())
 
-    def post(self, path: str, body: Json, *, not_found: bool = True,
-             parse: Callable[[Json], T] | None = None) -> T | Json | None:
+    def post(self, path: str, body: Json, *, not_found: bool = True, parse: Callable[[Json], T] | None = None,
+             fast: Callable[[bytes], T | None] | None = None) -> T | Json | None:
         """Send `body` to `path` with retries; None on 404 when `not_found` says 404 means "none".
 
         `parse` runs inside the attempt, so a page it finds short (`TruncatedPage`) is fetched again.
+        `fast`, tried first on the raw answer, gives the same result as `parse` or None (then the
+        answer is decoded and given to `parse`).
         """
         mismatches = 0
 
@@ -117,6 +119,8 @@ class HubClient:
                 if not_found:
                     return None
                 raise TransientError(f"HTTP 404{_problem_code(raw)} for a page the hub announced")
+            if fast is not None and (result := fast(raw.content)) is not None:
+                return result
             document = _json(raw)
             if not isinstance(document, dict):
                 raise PermanentError("answer is not a JSON object")
