@@ -21,7 +21,8 @@ def purge_expired_requests(context: dg.OpExecutionContext, work: WorkStoreResour
         if any(event.event_type == "purged" for event in trail.events(request_id)):
             continue
         report = purge_request(context.instance, request_id, store=work.store(), work_root=work_root(),
-                               s3_client=client, package_bucket=settings["DSAR_PACKAGE_BUCKET"], trail=trail)
+                               s3_client=client, package_bucket=settings["DSAR_PACKAGE_BUCKET"], trail=trail,
+                               partitions_name=requests_partitions.name)
         context.log.info(f"purged {request_id}: {report.evidence()}")
 
 

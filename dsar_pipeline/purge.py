@@ -1,8 +1,11 @@
 """Purge a request after its retention window: the delivered package, every sealed intermediate,
-the local staging and package files, and the runs that carried only this request.
+the local staging and package files, the runs that carried only this request, and its partition.
 
-What stays is non-personal evidence: the hash-chained audit trail (hashes, counts, timestamps),
-the request's opaque partition key, and a `purged` event with what was removed.
+What stays is non-personal evidence: the hash-chained audit trail (hashes, counts, timestamps)
+with a `purged` event saying what was removed, and — in Dagster — the metadata-only events of
+batched runs that also carried other requests. The partition goes so that what is listed per
+request (the daily purge, the deadline watch, per-partition metadata of a batch) stays as large as
+the retention window, not as the number of requests ever answered.
 """
 
 from __future__ import annotations
@@ -27,14 +30,16 @@ class PurgeReport:
     local_files: int
     package_objects: int
     runs: int
+    partition_removed: bool = False
 
     def evidence(self) -> dict[str, int]:
         return {"sealed_objects": self.sealed_objects, "local_files": self.local_files,
-                "package_objects": self.package_objects, "runs": self.runs}
+                "package_objects": self.package_objects, "runs": self.runs,
+                "partition_removed": int(self.partition_removed)}
 
 
 def purge_request(instance: dg.DagsterInstance, request_id: str, *, store: WorkStore, work_root: Path,
-                  s3_client: Any, package_bucket: str, trail: Any) -> PurgeReport:
+                  s3_client: Any, package_bucket: str, trail: Any, partitions_name: str | None = None) -> PurgeReport:
     sealed = store.delete_prefix(request_id)
     local_dir = work_root / request_id
     local = sum(1 for p in local_dir.rglob("*") if p.is_file()) if local_dir.exists() else 0
@@ -44,7 +49,10 @@ def purge_request(instance: dg.DagsterInstance, request_id: str, *, store: WorkS
     for record in instance.get_run_records(dg.RunsFilter(tags={"dagster/partition": request_id})):
         instance.delete_run(record.dagster_run.run_id)
         runs += 1
-    report = PurgeReport(request_id, sealed, local, packages, runs)
+    removed = bool(partitions_name) and instance.has_dynamic_partition(partitions_name, request_id)
+    if removed:
+        instance.delete_dynamic_partition(partitions_name, request_id)  # type: ignore[arg-type]
+    report = PurgeReport(request_id, sealed, local, packages, runs, removed)
     trail.append(request_id, "purged", report.evidence())
     return report
 

@@ -134,8 +134,11 @@ def test_purge_keeps_only_non_personal_evidence(federation, instance) -> None:
     trail = AuditResource(database_url=os.environ["DSAR_AUDIT_DATABASE_URL"], key=os.environ["DSAR_AUDIT_KEY"]).trail()
     client = aws_client("s3", federation.settings, "DSAR_S3_ENDPOINT_URL")
     report = purge_request(instance, request_id, store=work.store(), work_root=work_root(), s3_client=client,
-                           package_bucket=federation.settings["DSAR_PACKAGE_BUCKET"], trail=trail)
+                           package_bucket=federation.settings["DSAR_PACKAGE_BUCKET"], trail=trail,
+                           partitions_name="dsar_requests")
     assert report.sealed_objects > 5 and report.package_objects >= 1 and report.runs == 1
+    assert report.partition_removed and not instance.has_dynamic_partition("dsar_requests", request_id)
+    assert request_id not in expired_requests(instance, "dsar_requests", timedelta(seconds=-1))
     assert not (work_root() / request_id).exists()
     assert not work.store().exists(f"{request_id}/ticket.sealed")
     listed = client.list_objects_v2(Bucket=federation.settings["DSAR_PACKAGE_BUCKET"], Prefix=f"packages/{request_id}/")
