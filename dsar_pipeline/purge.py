@@ -19,7 +19,7 @@ from typing import Any
 import dagster as dg
 
 from dsar_pipeline.delivery import purge_package
-from dsar_pipeline.status import latest_materialization, latest_metadata
+from dsar_pipeline.status import latest_materialization, metadata_of
 from dsar_pipeline.workstore import WorkStore
 
 
@@ -66,7 +66,7 @@ def expired_requests(instance: dg.DagsterInstance, partitions_name: str, older_t
         record = latest_materialization(instance, "delivery", request_id)
         if record is None:
             continue
-        status = latest_metadata(instance, "delivery", request_id).get("status")
+        status = metadata_of(record).get("status")
         when = datetime.fromtimestamp(record.timestamp, UTC)
         if status in ("delivered", "rejected") and when < cutoff:
             expired.append(request_id)

@@ -19,7 +19,11 @@ def latest_materialization(instance: dg.DagsterInstance, asset: str, request_id:
 def latest_metadata(instance: dg.DagsterInstance, asset: str, request_id: str) -> dict[str, Any]:
     """The request's facts from the asset's last run: each step puts them on the materialisation of
     the request's own partition (also when the request ran in a batch)."""
-    record = latest_materialization(instance, asset, request_id)
+    return metadata_of(latest_materialization(instance, asset, request_id))
+
+
+def metadata_of(record: Any) -> dict[str, Any]:
+    """The plain metadata values of a materialisation's event record ({} for None)."""
     materialization = record.event_log_entry.asset_materialization if record else None
     metadata = materialization.metadata if materialization else {}
     return {key: getattr(value, "value", value) for key, value in metadata.items()}

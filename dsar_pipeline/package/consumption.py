@@ -222,29 +222,21 @@ def page_table(record: Record, zone: str) -> pa.Table | None:
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         raise SeriesError("interval start is not ISO 8601 with a UTC offset, to the second") from None
     resolution = _mapped(pa.array(columns[1]), {**{r: r for r in RESOLUTION_SECONDS}, DAILY: DAILY}, "resolution")
-    if DAILY in resolution.dictionary.to_pylist():
-        if len(resolution.dictionary) > 1:
-            raise SeriesError("a page mixes daily and sub-daily intervals")
-        ends = _daily_ends(starts, zone)
-    else:
-        seconds = pa.array([RESOLUTION_SECONDS[r] for r in resolution.dictionary.to_pylist()], pa.int64())
-        ends = pc.add(starts, seconds.take(resolution.indices).cast(pa.duration("s")))
-    count = len(rows)
-    zeros = pa.array([0] * count, pa.int32()) if count else pa.array([], pa.int32())
-    return pa.Table.from_arrays([
-        pa.DictionaryArray.from_arrays(zeros, pa.array([eic], pa.string())),
-        _mapped(pa.array(columns[2]), DIRECTIONS, "direction"),
-        starts, ends, _local_text(starts, zone), resolution, _quantities(columns[3]),
-        pa.DictionaryArray.from_arrays(zeros, pa.array([UNIT], pa.string())),
-        _mapped(pa.array(columns[4]), QUALITIES, "quality"),
-    ], schema=PARQUET_SCHEMA)
+    return _table(eic, zone, starts, resolution, _mapped(pa.array(columns[2]), DIRECTIONS, "direction"),
+                  _quantities(columns[3]), _mapped(pa.array(columns[4]), QUALITIES, "quality"))
 
 
 def _columnar_table(eic: str, columns: SeriesColumns, zone: str) -> pa.Table:
     """A page held column-wise (`connectors.series`): Arrow arrays straight from its buffers."""
-    count = len(columns.starts)
-    starts = pa.Array.from_buffers(UTC_TYPE, count, [None, pa.py_buffer(columns.starts)])
-    resolution = _coded(columns.resolutions, series.RESOLUTIONS)
+    starts = pa.Array.from_buffers(UTC_TYPE, len(columns.starts), [None, pa.py_buffer(columns.starts)])
+    return _table(eic, zone, starts, _coded(columns.resolutions, series.RESOLUTIONS),
+                  _coded(columns.directions, series.DIRECTIONS), _fixed_quantities(columns),
+                  _coded(columns.qualities, series.QUALITIES))
+
+
+def _table(eic: str, zone: str, starts: pa.Array, resolution: pa.DictionaryArray, direction: pa.DictionaryArray,
+           quantity: pa.Array, quality: pa.DictionaryArray) -> pa.Table:
+    """The page's table (PARQUET_SCHEMA): interval ends from the resolutions, local starts, constants."""
     used = resolution.dictionary.to_pylist()
     if DAILY in used:
         if len(used) > 1:
@@ -253,12 +245,11 @@ def _columnar_table(eic: str, columns: SeriesColumns, zone: str) -> pa.Table:
     else:
         seconds = pa.array([RESOLUTION_SECONDS[r] for r in used], pa.int64())
         ends = pc.add(starts, seconds.take(resolution.indices).cast(pa.duration("s")))
-    zeros = pa.nulls(count, pa.int32()).fill_null(0)
+    zeros = pa.nulls(len(starts), pa.int32()).fill_null(0)
     return pa.Table.from_arrays([
-        pa.DictionaryArray.from_arrays(zeros, pa.array([eic], pa.string())),
-        _coded(columns.directions, series.DIRECTIONS), starts, ends, _local_text(starts, zone), resolution,
-        _fixed_quantities(columns), pa.DictionaryArray.from_arrays(zeros, pa.array([UNIT], pa.string())),
-        _coded(columns.qualities, series.QUALITIES),
+        pa.DictionaryArray.from_arrays(zeros, pa.array([eic], pa.string())), direction, starts, ends,
+        _local_text(starts, zone), resolution, quantity,
+        pa.DictionaryArray.from_arrays(zeros, pa.array([UNIT], pa.string())), quality,
     ], schema=PARQUET_SCHEMA)
 
 

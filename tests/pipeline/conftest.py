@@ -65,3 +65,14 @@ def inbox_keys(federation, prefix: str = "tickets/") -> list[str]:
     client = aws_client("s3", federation.settings, "DSAR_S3_ENDPOINT_URL")
     listed: dict[str, Any] = client.list_objects_v2(Bucket=federation.settings["DSAR_INBOX_BUCKET"], Prefix=prefix)
     return [o["Key"] for o in listed.get("Contents", [])]
+
+
+@pytest.fixture
+def empty_inbox(federation) -> None:
+    """The session's sandbox with no faults and no ticket left over by another test."""
+    from dsar_pipeline.resources import aws_client
+
+    federation.board.replace([])
+    client = aws_client("s3", federation.settings, "DSAR_S3_ENDPOINT_URL")
+    for key in inbox_keys(federation, ""):
+        client.delete_object(Bucket=federation.settings["DSAR_INBOX_BUCKET"], Key=key)

@@ -37,7 +37,7 @@ from dsar_pipeline.definitions import request_job
 from dsar_pipeline.status import request_status
 
 from ..conftest import requires_postgres
-from .conftest import drop, inbox_keys, person_ticket
+from .conftest import drop, person_ticket
 from .support import postgres
 from .support.processes import ARTIFACTS, PROJECT, child_env
 
@@ -73,17 +73,6 @@ def pg_instance(pg_home: tuple[Path, str]) -> Iterator[tuple[dg.DagsterInstance,
     (home / "dagster.yaml").write_text(yaml.safe_dump(instance_config(), sort_keys=False), encoding="utf-8")
     with dg.DagsterInstance.get() as instance:
         yield instance, db_name
-
-
-@pytest.fixture
-def empty_inbox(federation) -> None:
-    """The session's sandbox with no faults and no ticket left over by another test."""
-    from dsar_pipeline.resources import aws_client
-
-    federation.board.replace([])
-    client = aws_client("s3", federation.settings, "DSAR_S3_ENDPOINT_URL")
-    for key in inbox_keys(federation, ""):
-        client.delete_object(Bucket=federation.settings["DSAR_INBOX_BUCKET"], Key=key)
 
 
 def test_deploy_dagster_yaml_works_as_committed(pg_home: tuple[Path, str]) -> None:

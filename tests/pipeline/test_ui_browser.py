@@ -24,7 +24,7 @@ import pytest
 from dsar_pipeline import runner
 from dsar_pipeline.status import request_status
 
-from .conftest import drop, inbox_keys, person_ticket
+from .conftest import drop, person_ticket
 from .support import browser
 from .support.dagster_ui import dsar_ui
 from .support.processes import ARTIFACTS, wait_for
@@ -37,17 +37,6 @@ JOB = "dsar_request_job"
 RUN_TIMEOUT_S = 180.0
 EXPECT_MS = 30_000  # Playwright assertions wait 5 s by default: too little on a loaded 2-core machine
 TERMINAL = {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
-
-
-@pytest.fixture
-def empty_inbox(federation) -> None:
-    """The session's sandbox with no faults and no ticket left over by another test."""
-    from dsar_pipeline.resources import aws_client
-
-    federation.board.replace([])
-    client = aws_client("s3", federation.settings, "DSAR_S3_ENDPOINT_URL")
-    for key in inbox_keys(federation, ""):
-        client.delete_object(Bucket=federation.settings["DSAR_INBOX_BUCKET"], Key=key)
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ To print fresh digests (only when a change of the answers is intended): `python 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import random
@@ -29,21 +30,14 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from sandbox.avp import AvpConfig, create_app
+from sandbox.avp import create_app
 from sandbox.avp.meterdata import meter_data_page
 from sandbox.avp.series import TZ, series_for
-from sandbox.identifiers import party_eic
 from sandbox.population import Population, generate
+from tests.sandbox.test_avp import AGREEMENTS, CONTEXT, CUSTOMER, DATA, METERS
+from tests.sandbox.test_avp import CONFIG as HUB_CONFIG
 
-SUPPLIER = party_eic(1)
-CONFIG = AvpConfig(client_id="dsar-pipeline", client_secret="client-secret-for-tests",
-                   jwt_secret="jwt-secret-for-tests-0123456789abcdef", supplier_eic=SUPPLIER, min_call_interval_s=0)
-CONTEXT = {"marketParticipantIdentification": SUPPLIER, "marketParticipantRole": "OPEN_SUPPLIER",
-           "commodityType": "ELECTRICITY"}
-CUSTOMER = "/api/v1/customer/search"
-METERS = "/api/v1/meter/search/customer"
-AGREEMENTS = "/api/v1/agreement/search/meter"
-DATA = "/api/v1/meter-data/search"
+CONFIG = dataclasses.replace(HUB_CONFIG, min_call_interval_s=0)
 
 
 def local(day: date, hour: int = 0) -> str:
