@@ -65,6 +65,7 @@ class HubClient:
                                    limits=httpx.Limits(max_connections=max_connections))
         self.calls_by_path: Counter[str] = Counter()
         self.refused = 0  # 429 answers received (pacing should keep this at 0)
+        self.slow_reads = 0  # answers the fast reading declined, read by `parse` instead (should stay 0)
         self._lock = threading.Lock()
 
     @property
@@ -119,8 +120,11 @@ class HubClient:
                 if not_found:
                     return None
                 raise TransientError(f"HTTP 404{_problem_code(raw)} for a page the hub announced")
-            if fast is not None and (result := fast(raw.content)) is not None:
-                return result
+            if fast is not None:
+                if (result := fast(raw.content)) is not None:
+                    return result
+                with self._lock:
+                    self.slow_reads += 1
             document = _json(raw)
             if not isinstance(document, dict):
                 raise PermanentError("answer is not a JSON object")

@@ -74,8 +74,8 @@ def _page(document: pa.Table, meter_eic: str, page: int, page_size: int, period_
         return None
     periods = periods.flatten()
     resolutions, intervals = periods.field("r"), periods.field("aI")
-    if resolutions.null_count or intervals.null_count or not pc.all(pc.is_in(resolutions, pa.array(
-            sorted(RESOLUTIONS)))).as_py():
+    if resolutions.null_count or intervals.null_count or not _every(pc.is_in(resolutions, pa.array(
+            sorted(RESOLUTIONS)))):
         return None
     owner = pc.list_parent_indices(intervals)
     items = intervals.flatten()
@@ -94,9 +94,15 @@ def _page(document: pa.Table, meter_eic: str, page: int, page_size: int, period_
     return Page(rows, count, total, first)
 
 
+def _every(mask: pa.Array) -> bool:
+    """True when every value of a null-free mask is true, an empty one included (Arrow's `all` gives
+    null for an empty array: a page with no production would otherwise never be vouched for)."""
+    return pc.all(mask, min_count=0).as_py() is True
+
+
 def _instants(texts: pa.Array) -> pa.Array | None:
     """UTC instants of texts in exactly the hub's form, or None."""
-    if texts.null_count or not pc.all(pc.equal(pc.utf8_length(texts), UTC_TEXT_LENGTH)).as_py():
+    if texts.null_count or not _every(pc.equal(pc.utf8_length(texts), UTC_TEXT_LENGTH)):
         return None
     return pc.strptime(texts, format=UTC_FORMAT, unit="s", error_is_null=False)
 
@@ -124,7 +130,7 @@ def _direction(quantities: pa.StructArray, code: int) -> Direction | None:
     where = np.flatnonzero(np.asarray(present))
     held = quantities.filter(present)
     kwh, kinds, readings = held.field("kwh"), held.field("rType"), held.field("rTime")
-    if kwh.null_count or kinds.null_count or not pc.all(pc.is_in(kinds, QUALITY_NAMES)).as_py():
+    if kwh.null_count or kinds.null_count or not _every(pc.is_in(kinds, QUALITY_NAMES)):
         return None
     amounts = _unscaled(kwh)
     if len(amounts) and (amounts.min() < 0 or amounts.max() >= MAX_KWH * 10**HUB_SCALE):
