@@ -8,12 +8,15 @@ moved to another request or slot cannot be unwrapped there.
 - `KmsKeyProvider`: `GenerateDataKey` (`KeySpec=AES_256`) and `Decrypt`, the context as KMS
   EncryptionContext. The embedded sandbox serves the same API (moto), so the default run takes the
   same code path as production.
+  `key_provider_from_settings` puts it behind a `RequestKeyCache` (key_cache.py): one KMS call
+  per request and process, a key derived per object.
 - `LocalKeyProvider`: a 32-byte key-encryption key in a file (created with mode 0600 if absent)
   wraps data keys with AES-256-GCM, the canonical JSON of the context as associated data.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -154,18 +157,30 @@ def key_provider_from_settings(settings: Mapping[str, str]) -> KeyProvider:
     """KMS when DSAR_KMS_KEY_ID is set, else the local key file at DSAR_LOCAL_KEY_FILE (or the default path).
 
     Empty AWS credential settings leave boto3's default credential chain in charge (instance roles,
-    web identity, the usual environment variables).
+    web identity, the usual environment variables). KMS comes behind a `RequestKeyCache` (one KMS
+    call per request and process instead of one per object), shared by every caller in this
+    process with the same settings: a boto3 client costs tens of milliseconds to build, and the
+    cache only pays off when shared.
     """
     key_id = settings.get("DSAR_KMS_KEY_ID") or ""
     if key_id:
-        import boto3
-        from botocore.config import Config
-
-        client = boto3.client(
-            "kms", endpoint_url=settings.get("DSAR_KMS_ENDPOINT_URL") or None,
-            region_name=settings.get("DSAR_AWS_REGION") or None,
-            aws_access_key_id=settings.get("DSAR_AWS_ACCESS_KEY_ID") or None,
-            aws_secret_access_key=settings.get("DSAR_AWS_SECRET_ACCESS_KEY") or None,
-            config=Config(connect_timeout=5, read_timeout=30, retries={"mode": "standard", "max_attempts": 4}))
-        return KmsKeyProvider(client, key_id)
+        return _kms_provider(os.getpid(), key_id, *(settings.get(name) or "" for name in _KMS_SETTINGS))
     return LocalKeyProvider(Path(settings.get("DSAR_LOCAL_KEY_FILE") or DEFAULT_LOCAL_KEY_FILE))
+
+
+_KMS_SETTINGS = ("DSAR_KMS_ENDPOINT_URL", "DSAR_AWS_REGION", "DSAR_AWS_ACCESS_KEY_ID", "DSAR_AWS_SECRET_ACCESS_KEY")
+
+
+@functools.lru_cache(maxsize=8)
+def _kms_provider(pid: int, key_id: str, endpoint: str, region: str, access_key: str, secret_key: str) -> KeyProvider:
+    """One per process (`pid`: a forked child builds its own client and cache) and settings."""
+    import boto3
+    from botocore.config import Config
+
+    from dsar_pipeline.package.key_cache import RequestKeyCache
+
+    client = boto3.client(
+        "kms", endpoint_url=endpoint or None, region_name=region or None, aws_access_key_id=access_key or None,
+        aws_secret_access_key=secret_key or None,
+        config=Config(connect_timeout=5, read_timeout=30, retries={"mode": "standard", "max_attempts": 4}))
+    return RequestKeyCache(KmsKeyProvider(client, key_id))

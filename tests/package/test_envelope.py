@@ -28,6 +28,7 @@ from dsar_pipeline.package.envelope import (
     decrypt_bytes,
     encrypt_bytes,
 )
+from dsar_pipeline.package.key_cache import RequestKeyCache
 from dsar_pipeline.package.keys import (
     KeyProvider,
     KeyUnwrapError,
@@ -353,5 +354,7 @@ def test_provider_from_settings(tmp_path: Path, federation) -> None:
     local = key_provider_from_settings({"DSAR_KMS_KEY_ID": "", "DSAR_LOCAL_KEY_FILE": str(tmp_path / "l.key")})
     assert isinstance(local, LocalKeyProvider) and (tmp_path / "l.key").exists()
     remote = key_provider_from_settings(federation.settings)
-    assert isinstance(remote, KmsKeyProvider) and remote.key_id == federation.settings["DSAR_KMS_KEY_ID"]
+    assert isinstance(remote, RequestKeyCache) and isinstance(remote.inner, KmsKeyProvider)
+    assert remote.inner.key_id == federation.settings["DSAR_KMS_KEY_ID"]
+    assert key_provider_from_settings(dict(federation.settings)) is remote  # one client and cache per process
     assert decrypt_bytes(encrypt_bytes(b"x", remote, CTX), remote, CTX) == b"x"
