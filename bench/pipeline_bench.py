@@ -34,7 +34,8 @@ phase / longest system's own time; 1.0 is complete overlap. Median of 3 runs (qu
 
 `batch_requests_per_second` — N tickets of N different sandbox people (100, sandbox of 1000; quick:
 10 of 100) dropped at once, all systems at full speed (`--avp-min-interval 0 --volt-rate 0`, no
-faults): one sensor tick (batched run requests of `DSAR_BATCH_SIZE`, default 25), then the run
+faults): one sensor tick (batched run requests: as many batches as runs go at once, each of at most
+`DSAR_BATCH_SIZE`, default 50), then the run
 requests executed BATCH_CONCURRENCY at a time (`BENCH_BATCH_CONCURRENCY`, default 2: the production
 `deploy/dagster.yaml` lets two batched runs (`dsar/batch_size` tag) run at once, and the batch's stages
 are single-threaded Python on a 2-core machine, so a second run fills the other core; 2: each run in a
@@ -374,6 +375,7 @@ def _batch_once(instance: Any, tickets: list[dict[str, Any]], control: str, conc
     clock = Stopwatch()
     for number, ticket in enumerate(tickets):
         drop(control, ticket, f"bench-batch-{number:03d}-{secrets.token_hex(3)}")
+    os.environ["DSAR_BATCH_RUNS"] = str(concurrency)  # the sensor fills the run slots the deployment has
     tick = runner.tick(instance)
     tick_seconds = clock()
     if len(tick.new_requests) != len(tickets):

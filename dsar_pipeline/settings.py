@@ -55,7 +55,8 @@ OWN_SETTINGS: dict[str, str] = {
     "DSAR_WORK_DIR": "folder of encrypted intermediates in the embedded default",
     "DSAR_TRUST_ANCHORS_DIR": "PEM CA certificates trusted for eID-signed requests",
     "DSAR_RELEASE_POLICY": "auto_release (default) or always_review when nothing needs review",
-    "DSAR_BATCH_SIZE": "most requests one run carries when tickets arrive together (default 25)",
+    "DSAR_BATCH_SIZE": "most requests one run carries when tickets arrive together (default 50)",
+    "DSAR_BATCH_RUNS": "batched runs the deployment runs side by side: the dsar/batch_size limit (default 2)",
     "DSAR_REQUEST_THREADS": "requests of a batch one collection, identity or delivery step serves at once (default 4)",
 }
 

@@ -31,6 +31,7 @@ from dagster._core.storage.noop_compute_log_manager import NoOpComputeLogManager
 from dagster._core.storage.tags import PARTITION_NAME_TAG, RUN_KEY_TAG
 from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, PostgresScheduleStorage
 
+from assets.sensors import batch_runs
 from connectors.registry import systems
 from dsar_pipeline import runner
 from dsar_pipeline.definitions import request_job
@@ -96,6 +97,7 @@ def test_production_instance_config_loads_on_postgres(pg_instance) -> None:
     queue = concurrency.run_queue_config
     assert queue is not None and queue.max_concurrent_runs == 10
     assert [dict(limit) for limit in queue.tag_concurrency_limits] == [{"key": "dsar/batch_size", "limit": 2}]
+    assert batch_runs() == 2  # the sensor cuts a burst into as many batches as this limit runs at once
     assert concurrency.pool_config.default_pool_limit == 4
     assert str(getattr(concurrency.pool_config.pool_granularity, "value", "")) == "op"
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from assets.sensors import RANGE_END, RANGE_START, run_requests_for
+from assets.sensors import RANGE_END, RANGE_START, batches, run_requests_for
 from dsar_pipeline import runner
 from dsar_pipeline.intake import TicketError, parse_ticket
 from dsar_pipeline.requests import TICKET_OBJECT
@@ -103,9 +103,26 @@ def test_unreachable_inbox_skips_instead_of_failing(federation, instance) -> Non
 
 def test_a_burst_of_tickets_is_batched_into_runs_over_partition_ranges(monkeypatch) -> None:
     monkeypatch.setenv("DSAR_BATCH_SIZE", "4")
-    runs = run_requests_for([f"r-{i:026d}" for i in range(10)])
-    assert [r.tags.get("dsar/batch_size") for r in runs] == ["4", "4", "2"]
-    assert runs[0].tags[RANGE_START] == f"r-{0:026d}" and runs[0].tags[RANGE_END] == f"r-{3:026d}"
-    assert len({r.run_key for r in runs}) == 3
+    monkeypatch.setenv("DSAR_BATCH_RUNS", "2")
+    ids = [f"r-{i:026d}" for i in range(10)]
+    runs = run_requests_for(ids)
+    assert [r.tags.get("dsar/batch_size") for r in runs] == ["3", "2", "3", "2"]  # two whole waves of two runs
+    assert runs[0].tags[RANGE_START] == ids[0] and runs[0].tags[RANGE_END] == ids[2]
+    assert runs[1].tags[RANGE_START] == ids[3] and runs[-1].tags[RANGE_END] == ids[-1]
+    assert len({r.run_key for r in runs}) == 4
     single = run_requests_for(["r-" + "1" * 26])
     assert single[0].partition_key == "r-" + "1" * 26 and single[0].run_key == "r-" + "1" * 26
+
+
+@pytest.mark.parametrize(("count", "size", "slots", "expected"), [
+    (100, 50, 2, [50, 50]), (101, 50, 2, [26, 25, 25, 25]), (10, 50, 2, [5, 5]), (3, 50, 2, [2, 1]),
+    (2, 50, 2, [1, 1]), (1, 50, 2, [1]), (0, 50, 2, []), (7, 50, 1, [7]), (120, 50, 3, [40, 40, 40]),
+])
+def test_batches_fill_every_run_slot_in_whole_waves_none_over_the_size(monkeypatch, count: int, size: int,
+                                                                      slots: int, expected: list[int]) -> None:
+    monkeypatch.setenv("DSAR_BATCH_SIZE", str(size))
+    monkeypatch.setenv("DSAR_BATCH_RUNS", str(slots))
+    ids = [f"r-{i:026d}" for i in range(count)]
+    cut = batches(ids)
+    assert [len(chunk) for chunk in cut] == expected
+    assert [rid for chunk in cut for rid in chunk] == ids  # every request once, in order
