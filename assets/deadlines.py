@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime
 import dagster as dg
 
 from assets.partitions import requests_partitions
+from dsar_pipeline.intake.deadlines import controller_today
 from dsar_pipeline.status import latest_metadata
 
 NEAR_DAYS = int(os.environ.get("DSAR_DEADLINE_WARNING_DAYS", "7"))
@@ -29,7 +30,7 @@ def deadline_state(due: date, today: date) -> str | None:
 @dg.sensor(minimum_interval_seconds=6 * 3600, default_status=dg.DefaultSensorStatus.RUNNING,
            description="Requests near or past their statutory due date and not delivered yet.")
 def deadline_watch(context: dg.SensorEvaluationContext) -> dg.SensorResult:
-    today = datetime.now(UTC).date()
+    now = datetime.now(UTC)
     observations = []
     for request_id in context.instance.get_dynamic_partitions(requests_partitions.name):
         facts = latest_metadata(context.instance, "dsar_request", request_id)
@@ -38,6 +39,7 @@ def deadline_watch(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         if latest_metadata(context.instance, "delivery", request_id).get("status") == "delivered":
             continue
         due = date.fromisoformat(str(facts["due_date"]))
+        today = controller_today(str(facts["controller"]), now) if facts.get("controller") else now.date()
         state = deadline_state(due, today)
         if state:
             observations.append(dg.AssetObservation(

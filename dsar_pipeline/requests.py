@@ -8,11 +8,11 @@ verification outcome, counts), never from the ticket's identities or contacts.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 from dsar_pipeline.intake import Ticket, parse_ticket
-from dsar_pipeline.intake.deadlines import deadline_for_ticket
+from dsar_pipeline.intake.deadlines import controller_today, deadline_for_ticket
 from dsar_pipeline.intake.verification import verify_ticket
 from dsar_pipeline.package.envelope import decrypt_bytes, encrypt_bytes
 from dsar_pipeline.package.keys import KeyProvider
@@ -52,7 +52,7 @@ class RequestFacts:
 
     def public_facts(self, today: date | None = None) -> dict[str, Any]:
         """Non-personal facts for Dagster metadata and the DPO's overview."""
-        today = today or datetime.now(UTC).date()
+        today = today or controller_today(self.controller)
         return {"controller": self.controller, "request_type": self.request_type, "language": self.language,
                 "received_date": self.received_date.isoformat(), "due_date": self.due_date.isoformat(),
                 "days_left": (self.due_date - today).days, "verification": self.verification}

@@ -8,7 +8,7 @@ import os
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 from connectors.classification import Disposition, classify
@@ -19,6 +19,7 @@ from connectors.resolution import IdentityGraph
 from connectors.retention import Period, RetentionFinding, retention_findings
 from dsar_pipeline.collection import SystemResult, SystemStatus
 from dsar_pipeline.intake.approval import ReleasePolicy, approval_gate
+from dsar_pipeline.intake.deadlines import controller_today
 from dsar_pipeline.requests import RequestFacts
 
 
@@ -54,7 +55,7 @@ def source_rules() -> dict[tuple[str, str], str]:
 
 def review(facts: RequestFacts, graph: IdentityGraph, results: Mapping[str, SystemResult],
            today: date | None = None) -> ReviewOutcome:
-    today = today or datetime.now(UTC).date()
+    today = today or controller_today(facts.controller)
     records: list[Record] = [r for res in results.values() for r in res.records]
     codes = {i.value for i in graph.identifiers.values() if i.type is IdentityType.PERSONAL_CODE and i.expandable}
     dispositions = classify(records, codes)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import calendar
 from dataclasses import dataclass, replace
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from functools import lru_cache
 from zoneinfo import ZoneInfo
@@ -174,3 +174,13 @@ __all__ = [
     "period_end",
     "received_date",
 ]
+
+
+def controller_today(controller_id: str, now: datetime | None = None) -> date:
+    """Today's date where the controller counts its deadlines. Not the UTC date: between midnight in
+    Tallinn and midnight UTC those differ, and a request received after local midnight would look
+    answered the day before it arrived."""
+    from ..profiles import load_profile
+
+    from_now = now if now is not None else datetime.now(UTC)
+    return received_date(from_now, load_profile(controller_id).zone)

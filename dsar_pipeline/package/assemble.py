@@ -18,6 +18,7 @@ from typing import Any, BinaryIO
 from connectors.contract import Attachment, Record
 from connectors.registry import systems
 from dsar_pipeline.collection import SystemResult, SystemStatus
+from dsar_pipeline.intake.deadlines import controller_today
 from dsar_pipeline.letter import FoundData, LetterContext, render_letter
 from dsar_pipeline.package.aeszip import write_staging_as_zip
 from dsar_pipeline.package.cdoc import write_cdoc
@@ -97,7 +98,8 @@ def stage_contents(staging: EncryptedStaging, facts: RequestFacts, results: Mapp
                 for name in profile.systems if name in results}
     letter = LetterContext(profile=profile, language=facts.language, request_id=facts.request_id,
                            received_on=facts.received_date, due_on=facts.due_date,
-                           answered_on=today or now.date(), **found.context_fields(statuses))
+                           answered_on=today or controller_today(facts.controller, now),
+                           **found.context_fields(statuses))
     with staging.create(LETTER_PATH) as handle:
         handle.write(render_letter(letter).encode("utf-8"))
     return StagedContents(files=len(staging.files()), records=len(released), withheld=withheld,

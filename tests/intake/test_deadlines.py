@@ -11,6 +11,7 @@ from dsar_pipeline.intake.deadlines import (
     ExtensionReason,
     add_months,
     compute_deadline,
+    controller_today,
     deadline_for_ticket,
     is_working_day,
     received_date,
@@ -145,3 +146,15 @@ def test_deadline_from_profile():
     deadline = deadline_for_ticket(utc(2026, 10, 18, 10), "kilowats-lv")
     assert (deadline.country, deadline.due_date) == ("LV", date(2026, 11, 19))
     assert deadline_for_ticket(utc(2026, 10, 18, 10), "enefit-ee").due_date == date(2026, 11, 18)
+
+
+@pytest.mark.parametrize(("now", "expected"), [
+    (utc(2026, 11, 25, 21, 59), date(2026, 11, 25)),  # 23:59 in Tallinn
+    (utc(2026, 11, 25, 22, 0), date(2026, 11, 26)),  # local midnight: the UTC date is still the 25th
+    (utc(2026, 7, 1, 21, 30), date(2026, 7, 2)),  # summer time, UTC+3
+])
+def test_today_is_the_controllers_date_not_the_utc_date(now: datetime, expected: date) -> None:
+    assert controller_today("enefit-ee", now) == expected
+    received = deadline_for_ticket(now, "enefit-ee").received_date
+    assert controller_today("enefit-ee", now) >= received  # a letter is never dated before receipt
+
