@@ -15,6 +15,7 @@ the report also shows inferred data (credit checks): the right of access covers 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -24,6 +25,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import jinja2
+from babel import Locale
 from babel.dates import format_date, format_datetime
 from babel.numbers import format_decimal
 
@@ -87,21 +89,22 @@ class _Formatter:
         self.language = language.split("-")[0].split("_")[0].lower()
         self.zone = ZoneInfo(zone)
         self.text = strings(self.language)
+        self.locale = Locale.parse(self.language)  # parsed once: babel parses a locale name on every call
 
     def kwh(self, value: Decimal) -> str:
-        return format_decimal(value, format="#,##0.000", locale=self.language)
+        return format_decimal(value, format="#,##0.000", locale=self.locale)
 
     def axis(self, value: Decimal) -> str:
-        return format_decimal(value, format="#,##0.###", locale=self.language)
+        return format_decimal(value, format="#,##0.###", locale=self.locale)
 
     def month(self, month: str) -> str:
         year, number = month.split("-")
-        return format_date(date(int(year), int(number), 1), "LLLL yyyy", locale=self.language)
+        return format_date(date(int(year), int(number), 1), "LLLL yyyy", locale=self.locale)
 
     def moment(self, value: datetime) -> str:
         if value.tzinfo is None:
-            return format_datetime(value, "medium", locale=self.language)
-        return format_datetime(value, "medium", tzinfo=self.zone, locale=self.language)
+            return format_datetime(value, "medium", locale=self.locale)
+        return format_datetime(value, "medium", tzinfo=self.zone, locale=self.locale)
 
     def cell(self, value: Any, category: str) -> dict[str, Any]:
         if category == STAFF and value is not None:
@@ -113,11 +116,11 @@ class _Formatter:
         if isinstance(value, int):
             return {"text": str(value)}
         if isinstance(value, Decimal | float):
-            return {"text": format_decimal(value, locale=self.language, decimal_quantization=False)}
+            return {"text": format_decimal(value, locale=self.locale, decimal_quantization=False)}
         if isinstance(value, datetime):
             return {"text": self.moment(value)}
         if isinstance(value, date):
-            return {"text": format_date(value, "medium", locale=self.language)}
+            return {"text": format_date(value, "medium", locale=self.locale)}
         if isinstance(value, list) and value and all(isinstance(t, Mapping) and "text" in t for t in value):
             return {"turns": [(self.speaker(t.get("speaker")), str(t.get("text", ""))) for t in value]}
         if isinstance(value, list | dict | tuple):
@@ -134,7 +137,9 @@ class _Formatter:
         return str(speaker) if speaker is not None else self.text["empty"]
 
 
+@functools.lru_cache(maxsize=1)
 def _environment() -> jinja2.Environment:
+    """One per process: building it compiles the template again (tens of ms a request)."""
     return jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), autoescape=True,
                               undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
 
