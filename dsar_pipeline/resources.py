@@ -18,6 +18,7 @@ from botocore.config import Config
 
 from connectors.contract import Connector
 from connectors.registry import build_connectors
+from dsar_pipeline.package.key_cache import RequestKeyFiles
 from dsar_pipeline.package.keys import KeyProvider, key_provider_from_settings
 from dsar_pipeline.settings import SETTINGS
 from dsar_pipeline.workstore import LocalWorkStore, S3WorkStore, WorkStore
@@ -61,7 +62,8 @@ class WorkStoreResource(dg.ConfigurableResource):
         return LocalWorkStore(Path(self.local_root or os.environ.get("DSAR_WORK_DIR", ".dagster_home/work")))
 
     def key_provider(self) -> KeyProvider:
-        return key_provider_from_settings(current_settings())
+        """Data keys for this store's objects; with KMS, one request key per request kept in the store."""
+        return key_provider_from_settings(current_settings(), roots=RequestKeyFiles(self.store))
 
 
 class AuditResource(dg.ConfigurableResource):

@@ -11,6 +11,12 @@ manager does, with the same kind of limits:
   HKDF-SHA256 over a fresh 16-byte salt and the object's whole context, so every object still has
   its own key, bound to its own context. The request key is reused for at most `max_uses` objects
   and `max_age_s` seconds, and only inside this process;
+- sharing: given `roots` (the work store), the wrapped request key is also kept beside the
+  request's intermediates (`<request>/request.key`). Any process sealing for that request reuses
+  it, so every object of the request carries the same wrapped key and each step process opens it
+  with one `Decrypt`, however many objects it reads. Two processes racing to create it both work:
+  each object's header holds the wrapped key it was sealed under. Purging the request's prefix
+  deletes it with the rest;
 - opening: the wrapped request key in an object's header is unwrapped once (then cached, same
   limits) and the object's key derived again. A key check value (8 bytes of HMAC under the derived
   key) tells a wrong context from tampering, so opening under another object's context fails as
@@ -23,6 +29,7 @@ before this existed), go to the inner provider unchanged.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import secrets
@@ -31,12 +38,15 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from dsar_pipeline.package.keys import DATA_KEY_BYTES, KeyProvider, KeyUnwrapError, canonical_context
+from dsar_pipeline.workstore import WorkStore
 
+ROOT_OBJECT = "request.key"
 MAGIC = b"DSARRK1"  # no KMS ciphertext blob nor local wrap starts so (they start with 0x01)
 SALT_BYTES = 16
 CHECK_BYTES = 8
@@ -52,17 +62,52 @@ class _RequestKey:
     uses: int = 0
 
 
-class RequestKeyCache:
-    """A `KeyProvider`: `inner` keys one per request and process, HKDF-derived keys per object."""
+class RootStore(Protocol):
+    def get(self, request: str) -> bytes | None: ...
 
-    def __init__(self, inner: KeyProvider, *, max_age_s: float = 300.0, max_uses: int = 1000,
-                 max_entries: int = 512, clock: Callable[[], float] = time.monotonic) -> None:
-        self.inner = inner
+    def put(self, request: str, wrapped: bytes) -> None: ...
+
+
+class RequestKeyFiles:
+    """Wrapped request keys beside the request's intermediates in the work store (built on first
+    use: most callers find the key already in this process's cache)."""
+
+    def __init__(self, store: Callable[[], WorkStore]) -> None:
+        self._make = store
+
+    @functools.cached_property
+    def store(self) -> WorkStore:
+        return self._make()
+
+    def get(self, request: str) -> bytes | None:
+        name = f"{request}/{ROOT_OBJECT}"
+        return self.store.get(name) if self.store.exists(name) else None
+
+    def put(self, request: str, wrapped: bytes) -> None:
+        self.store.put(f"{request}/{ROOT_OBJECT}", wrapped)
+
+
+class KeyCacheState:
+    """The plaintext request keys of one process, shared by every provider built on them."""
+
+    def __init__(self, *, max_age_s: float = 300.0, max_uses: int = 1000, max_entries: int = 512,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.max_age_s, self.max_uses, self.max_entries = max_age_s, max_uses, max_entries
-        self._clock = clock
-        self._sealing: OrderedDict[str, _RequestKey] = OrderedDict()  # request id -> key for new objects
-        self._opened: OrderedDict[bytes, _RequestKey] = OrderedDict()  # inner wrapped key -> its plaintext
-        self._lock = threading.Lock()
+        self.clock = clock
+        self.sealing: OrderedDict[str, _RequestKey] = OrderedDict()  # request id -> key for new objects
+        self.opened: OrderedDict[bytes, _RequestKey] = OrderedDict()  # inner wrapped key -> its plaintext
+        self.lock = threading.Lock()
+
+
+class RequestKeyCache:
+    """A `KeyProvider`: `inner` keys one per request (and process, or shared through `roots`),
+    HKDF-derived keys per object. Limits apply when `state` is not given."""
+
+    def __init__(self, inner: KeyProvider, *, state: KeyCacheState | None = None, roots: RootStore | None = None,
+                 **limits: Any) -> None:
+        self.inner = inner
+        self.roots = roots
+        self.state = state or KeyCacheState(**limits)
 
     @property
     def provider_id(self) -> str:
@@ -93,41 +138,47 @@ class RequestKeyCache:
         return key
 
     def _sealing_key(self, request: str) -> _RequestKey:
-        with self._lock:
-            root = self._sealing.get(request)
+        with self.state.lock:
+            root = self.state.sealing.get(request)
             if root is not None and self._fresh(root):
                 root.uses += 1
-                self._sealing.move_to_end(request)
+                self.state.sealing.move_to_end(request)
                 return root
-        plaintext, wrapped = self.inner.new_data_key({"request": request})
-        root = _RequestKey(plaintext, wrapped, self._clock(), uses=1)
-        with self._lock:
-            self._sealing[request] = root
-            self._opened[wrapped] = _RequestKey(plaintext, wrapped, root.born)
+        shared = self.roots.get(request) if self.roots is not None else None
+        if shared is not None:
+            plaintext, wrapped = self._opened_key(shared, request), shared
+        else:
+            plaintext, wrapped = self.inner.new_data_key({"request": request})
+            if self.roots is not None:
+                self.roots.put(request, wrapped)
+        root = _RequestKey(plaintext, wrapped, self.state.clock(), uses=1)
+        with self.state.lock:
+            self.state.sealing[request] = root
+            self.state.opened.setdefault(wrapped, _RequestKey(plaintext, wrapped, root.born))
             self._trim()
         return root
 
     def _opened_key(self, wrapped: bytes, request: str) -> bytes:
-        with self._lock:
-            root = self._opened.get(wrapped)
+        with self.state.lock:
+            root = self.state.opened.get(wrapped)
             if root is not None and self._fresh(root):
                 root.uses += 1
-                self._opened.move_to_end(wrapped)
+                self.state.opened.move_to_end(wrapped)
                 return root.plaintext
         plaintext = self.inner.unwrap(wrapped, {"request": request})
         if len(plaintext) != DATA_KEY_BYTES:
             raise KeyUnwrapError("request key of the wrong length")
-        with self._lock:
-            self._opened[wrapped] = _RequestKey(plaintext, wrapped, self._clock(), uses=1)
+        with self.state.lock:
+            self.state.opened[wrapped] = _RequestKey(plaintext, wrapped, self.state.clock(), uses=1)
             self._trim()
         return plaintext
 
     def _fresh(self, root: _RequestKey) -> bool:
-        return root.uses < self.max_uses and self._clock() - root.born < self.max_age_s
+        return root.uses < self.state.max_uses and self.state.clock() - root.born < self.state.max_age_s
 
     def _trim(self) -> None:
-        for entries in (self._sealing, self._opened):
-            while len(entries) > self.max_entries:
+        for entries in (self.state.sealing, self.state.opened):
+            while len(entries) > self.state.max_entries:
                 entries.popitem(last=False)
 
 

@@ -153,18 +153,22 @@ def provider_kind(provider_id: str) -> str:
     return provider_id.split(":", 1)[0]
 
 
-def key_provider_from_settings(settings: Mapping[str, str]) -> KeyProvider:
+def key_provider_from_settings(settings: Mapping[str, str], roots: Any = None) -> KeyProvider:
     """KMS when DSAR_KMS_KEY_ID is set, else the local key file at DSAR_LOCAL_KEY_FILE (or the default path).
 
     Empty AWS credential settings leave boto3's default credential chain in charge (instance roles,
-    web identity, the usual environment variables). KMS comes behind a `RequestKeyCache` (one KMS
-    call per request and process instead of one per object), shared by every caller in this
-    process with the same settings: a boto3 client costs tens of milliseconds to build, and the
-    cache only pays off when shared.
+    web identity, the usual environment variables). KMS comes behind a `RequestKeyCache`: one KMS
+    call per request and process instead of one per object, and with `roots` (a
+    `key_cache.RootStore`, the work store's request keys) one request key shared by every process.
+    The KMS client and the cached keys are built once per process and settings: a boto3 client
+    costs tens of milliseconds to build, and the cache only pays off when shared.
     """
     key_id = settings.get("DSAR_KMS_KEY_ID") or ""
     if key_id:
-        return _kms_provider(os.getpid(), key_id, *(settings.get(name) or "" for name in _KMS_SETTINGS))
+        from dsar_pipeline.package.key_cache import RequestKeyCache
+
+        inner, state = _kms(os.getpid(), key_id, *(settings.get(name) or "" for name in _KMS_SETTINGS))
+        return RequestKeyCache(inner, state=state, roots=roots)
     return LocalKeyProvider(Path(settings.get("DSAR_LOCAL_KEY_FILE") or DEFAULT_LOCAL_KEY_FILE))
 
 
@@ -172,15 +176,16 @@ _KMS_SETTINGS = ("DSAR_KMS_ENDPOINT_URL", "DSAR_AWS_REGION", "DSAR_AWS_ACCESS_KE
 
 
 @functools.lru_cache(maxsize=8)
-def _kms_provider(pid: int, key_id: str, endpoint: str, region: str, access_key: str, secret_key: str) -> KeyProvider:
-    """One per process (`pid`: a forked child builds its own client and cache) and settings."""
+def _kms(pid: int, key_id: str, endpoint: str, region: str, access_key: str,
+         secret_key: str) -> tuple[KeyProvider, Any]:
+    """One client and key cache per process (`pid`: a forked child builds its own) and settings."""
     import boto3
     from botocore.config import Config
 
-    from dsar_pipeline.package.key_cache import RequestKeyCache
+    from dsar_pipeline.package.key_cache import KeyCacheState
 
     client = boto3.client(
         "kms", endpoint_url=endpoint or None, region_name=region or None, aws_access_key_id=access_key or None,
         aws_secret_access_key=secret_key or None,
         config=Config(connect_timeout=5, read_timeout=30, retries={"mode": "standard", "max_attempts": 4}))
-    return RequestKeyCache(KmsKeyProvider(client, key_id))
+    return KmsKeyProvider(client, key_id), KeyCacheState()

@@ -356,5 +356,6 @@ def test_provider_from_settings(tmp_path: Path, federation) -> None:
     remote = key_provider_from_settings(federation.settings)
     assert isinstance(remote, RequestKeyCache) and isinstance(remote.inner, KmsKeyProvider)
     assert remote.inner.key_id == federation.settings["DSAR_KMS_KEY_ID"]
-    assert key_provider_from_settings(dict(federation.settings)) is remote  # one client and cache per process
+    again = key_provider_from_settings(dict(federation.settings))
+    assert (again.inner, again.state) == (remote.inner, remote.state)  # one client and cache per process
     assert decrypt_bytes(encrypt_bytes(b"x", remote, CTX), remote, CTX) == b"x"

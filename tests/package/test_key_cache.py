@@ -13,8 +13,9 @@ import boto3
 import pytest
 
 from dsar_pipeline.package.envelope import EnvelopeContextError, EnvelopeKeyError, decrypt_bytes, encrypt_bytes
-from dsar_pipeline.package.key_cache import MAGIC, SALT_BYTES, RequestKeyCache
+from dsar_pipeline.package.key_cache import MAGIC, ROOT_OBJECT, SALT_BYTES, RequestKeyCache, RequestKeyFiles
 from dsar_pipeline.package.keys import KeyUnwrapError, KmsKeyProvider, LocalKeyProvider
+from dsar_pipeline.workstore import LocalWorkStore
 
 
 class CountingLocalKeys(LocalKeyProvider):
@@ -130,3 +131,22 @@ def test_over_the_sandbox_kms_one_generate_and_one_decrypt_per_request(federatio
     assert calls == ["GenerateDataKey", "Decrypt"]
     with pytest.raises(EnvelopeKeyError):
         decrypt_bytes(blobs[0].replace(b'"req-kms"', b'"req-kmz"'), RequestKeyCache(provider), ctx("req-kmz", "0"))
+
+
+def test_a_request_key_kept_in_the_work_store_serves_every_process(inner: CountingLocalKeys, tmp_path: Path) -> None:
+    store = LocalWorkStore(tmp_path / "work")
+    first = RequestKeyCache(inner, roots=RequestKeyFiles(lambda: store))
+    blobs = {f"a{n}": encrypt_bytes(b"first", first, ctx("req-1", f"a{n}")) for n in range(3)}
+    assert store.exists(f"req-1/{ROOT_OBJECT}") and len(inner.sealed) == 1
+    other = CountingLocalKeys(inner.path)  # another process: own caches, same store
+    second = RequestKeyCache(other, roots=RequestKeyFiles(lambda: store))
+    blobs |= {f"b{n}": encrypt_bytes(b"second", second, ctx("req-1", f"b{n}")) for n in range(3)}
+    assert (other.sealed, other.opened) == ([], [{"request": "req-1"}])  # reused, opened once
+    reader_keys = CountingLocalKeys(inner.path)
+    reader = RequestKeyCache(reader_keys)
+    assert {decrypt_bytes(blob, reader, ctx("req-1", name)) for name, blob in blobs.items()} == {b"first", b"second"}
+    assert reader_keys.opened == [{"request": "req-1"}]  # one request key behind all six objects
+    store.delete_prefix("req-1")  # purge: the request key goes with the intermediates
+    assert not store.exists(f"req-1/{ROOT_OBJECT}")
+    RequestKeyCache(other, roots=RequestKeyFiles(lambda: store)).new_data_key(ctx("req-1", "c"))
+    assert other.sealed == [{"request": "req-1"}] and store.exists(f"req-1/{ROOT_OBJECT}")
