@@ -73,6 +73,9 @@ def _caches() -> None:
 
     render._environment().get_template("letter.html.j2")
     report._environment().get_template("report.html.j2")
+    from connectors.http import tls_context
+
+    tls_context()  # the CA bundle, loaded once for every client a step builds
 
 
 def _service_models() -> None:

@@ -37,7 +37,7 @@ from typing import Any, TypeVar
 import httpx
 
 from connectors.errors import PermanentError, TransientError, TruncatedPage
-from connectors.http import DEFAULT_TIMEOUT, ClientCredentials, parse_retry_after, send_classified
+from connectors.http import DEFAULT_TIMEOUT, ClientCredentials, parse_retry_after, send_classified, tls_context
 from connectors.retry import MinIntervalLimiter, RetryPolicy, call_with_retries
 
 SYSTEM = "avp"
@@ -62,7 +62,7 @@ class HubClient:
         self.limiter = limiter
         self.base_interval_s = base_interval_s
         self.client = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout, transport=transport,
-                                   limits=httpx.Limits(max_connections=max_connections))
+                                   verify=tls_context(), limits=httpx.Limits(max_connections=max_connections))
         self.calls_by_path: Counter[str] = Counter()
         self.refused = 0  # 429 answers received (pacing should keep this at 0)
         self.slow_reads = 0  # answers the fast reading declined, read by `parse` instead (should stay 0)

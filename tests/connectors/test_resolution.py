@@ -122,3 +122,21 @@ def test_a_system_that_is_down_is_reported_failed_not_empty(federation) -> None:
     assert results["portal"].status is SystemStatus.FAILED and "portal" in outcome.failed_systems
     assert results["portal"].records == [] and results["portal"].error
     assert outcome.requires_approval
+
+
+def test_http_clients_share_one_verifying_tls_context() -> None:
+    """Building a TLS context loads the CA bundle (~20 ms); clients are built per request and message."""
+    import ssl
+
+    from connectors.avp.hub import HubClient
+    from connectors.http import ClientCredentials, JsonClient, tls_context
+
+    clients = [JsonClient("a", "https://a.invalid"), JsonClient("b", "https://b.invalid"),
+               HubClient("https://hub.invalid", ClientCredentials("https://hub.invalid/token", "id", "secret"))]
+    try:
+        contexts = {id(c.client._transport._pool._ssl_context) for c in clients}  # type: ignore[attr-defined]
+        assert contexts == {id(tls_context())}
+        assert tls_context().verify_mode == ssl.CERT_REQUIRED and tls_context().check_hostname
+    finally:
+        for client in clients:
+            client.client.close()

@@ -25,11 +25,14 @@ for entry in preload.systems().values():
     entry.connector_class()
 from dsar_pipeline.letter.words import strings
 from dsar_pipeline.profiles import load_profile
+from dsar_pipeline.package.report import _environment
+from connectors.http import tls_context
 print(json.dumps({
     "modules": sorted(m for m in ("dagster._core.storage.sqlite_storage", "upath.registry", "sqlalchemy", "alembic",
                                   "connectors.avp.connector", "connectors.billing", "pyarrow.parquet", "pandas")
                       if m in sys.modules),
-    "profiles_cached": load_profile.cache_info().currsize, "strings_cached": strings.cache_info().currsize}))
+    "profiles_cached": load_profile.cache_info().currsize, "strings_cached": strings.cache_info().currsize,
+    "report_template_cached": _environment.cache_info().currsize, "tls_cached": tls_context.cache_info().currsize}))
 """
 
 
@@ -43,6 +46,7 @@ def test_every_part_of_the_warm_up_runs_and_leaves_the_modules_and_caches_loaded
                                        "alembic", "connectors.avp.connector", "connectors.billing",
                                        "pyarrow.parquet", "pandas"])
     assert found["profiles_cached"] == 5 and found["strings_cached"] == 4
+    assert found["report_template_cached"] == 1 and found["tls_cached"] == 1
 
 
 def test_the_executor_preloads_it() -> None:
