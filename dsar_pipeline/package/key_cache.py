@@ -9,8 +9,8 @@ manager does, with the same kind of limits:
 - sealing: the first object of a request asks the inner provider for a *request key*, bound to the
   request alone (`{"request": id}`). Each object's data key is then derived from it with
   HKDF-SHA256 over a fresh 16-byte salt and the object's whole context, so every object still has
-  its own key, bound to its own context. The request key is reused for at most `max_uses` objects
-  and `max_age_s` seconds, and only inside this process;
+  its own key, bound to its own context. Its plaintext stays in this process's memory for at most
+  `max_uses` objects and `max_age_s` seconds, then is asked for (or unwrapped) again;
 - sharing: given `roots` (the work store), the wrapped request key is also kept beside the
   request's intermediates (`<request>/request.key`). Any process sealing for that request reuses
   it, so every object of the request carries the same wrapped key and each step process opens it
