@@ -1,6 +1,21 @@
 """Messages that leave the pipeline: signed status callbacks to the helpdesk, the e-mail with the
 download link, the SMS with the passphrase. Each goes through its own gateway, with retries and an
 idempotency key so a retried send never reaches the customer twice; nothing here is logged.
+
+Status callbacks are signed so the helpdesk can tell them from forgeries *and from replays* (a
+captured "completed" callback re-sent later must not close a newer ticket state):
+
+    X-OpenDSR-Timestamp: <unix seconds, decimal>
+    X-OpenDSR-Nonce:     <32 lowercase hex digits: 128 random bits, new for every attempt>
+    X-OpenDSR-Signature: base64(HMAC-SHA256(DSAR_HELPDESK_CALLBACK_SECRET,
+                                            timestamp + "." + nonce + "." + body))
+
+`body` is the exact bytes sent (compact JSON, UTF-8). The receiver recomputes the HMAC and compares
+in constant time, then refuses (401) a timestamp more than 300 s old or more than 60 s ahead of its
+clock, and a nonce it has already accepted within that window (it remembers nonces only as long as
+their timestamp is acceptable, so its memory is bounded). Every retry is signed afresh (new
+timestamp and nonce), so a retry after a lost answer is a new, valid callback, not a replay; the
+status document itself is idempotent.
 """
 
 from __future__ import annotations
@@ -9,6 +24,8 @@ import base64
 import hashlib
 import hmac
 import json
+import secrets
+import time as clock
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, time
 from typing import Any
@@ -19,6 +36,19 @@ from connectors.http import JsonClient
 from connectors.retry import RetryPolicy
 
 STATUSES = ("pending", "in_progress", "completed", "cancelled")
+SIGNATURE_HEADER = "X-OpenDSR-Signature"
+TIMESTAMP_HEADER = "X-OpenDSR-Timestamp"
+NONCE_HEADER = "X-OpenDSR-Nonce"
+
+
+def callback_headers(secret: str, body: bytes, *, timestamp: int | None = None,
+                     nonce: str | None = None) -> dict[str, str]:
+    """The three signature headers of one callback attempt (see the module docstring for the scheme)."""
+    stamp = str(int(clock.time()) if timestamp is None else timestamp)
+    once = nonce if nonce is not None else secrets.token_hex(16)
+    signed = f"{stamp}.{once}.".encode() + body
+    signature = base64.b64encode(hmac.new(secret.encode(), signed, hashlib.sha256).digest()).decode()
+    return {TIMESTAMP_HEADER: stamp, NONCE_HEADER: once, SIGNATURE_HEADER: signature}
 
 
 def _client(url: str, system: str) -> tuple[JsonClient, str]:
@@ -31,7 +61,7 @@ def _client(url: str, system: str) -> tuple[JsonClient, str]:
 
 def send_status(settings: Mapping[str, str], *, controller: str, subject_request_id: str, status: str,
                 due: date | None = None, reason: str | None = None, results_url: str | None = None) -> None:
-    """An OpenDSR status callback, signed with HMAC-SHA256 (header X-OpenDSR-Signature)."""
+    """An OpenDSR status callback, signed with HMAC-SHA256 over timestamp, nonce and body (module docstring)."""
     if status not in STATUSES:
         raise ValueError(f"status must be one of {', '.join(STATUSES)}")
     expected = datetime.combine(due or datetime.now(UTC).date(), time(23, 59, 59), UTC)
@@ -43,11 +73,11 @@ def send_status(settings: Mapping[str, str], *, controller: str, subject_request
     if reason:
         body["extensions"] = {"reason": reason}
     raw = json.dumps(body, separators=(",", ":")).encode()
-    signature = base64.b64encode(hmac.new(settings["DSAR_HELPDESK_CALLBACK_SECRET"].encode(), raw,
-                                          hashlib.sha256).digest()).decode()
+    secret = settings["DSAR_HELPDESK_CALLBACK_SECRET"]
     client, path = _client(settings["DSAR_HELPDESK_CALLBACK_URL"], "helpdesk")
     try:
-        client.client.headers.update({"X-OpenDSR-Signature": signature, "Content-Type": "application/json"})
+        client.client.headers.update({"Content-Type": "application/json"})
+        client.extra_headers = lambda: callback_headers(secret, raw)  # per attempt: a retry is no replay
         client.request("POST", path, "POST helpdesk status callback", content=raw)
     finally:
         client.close()

@@ -21,6 +21,13 @@ AUDIT_KEY = "DSAR_AUDIT_KEY"
 DEV_REQUEST_ID_KEY = b"dsar-pipeline-development-request-id-key"
 """Fallback for the embedded default and tests only; production must set ``DSAR_REQUEST_ID_KEY``."""
 
+ENVIRONMENT = "DSAR_ENV"
+"""``embedded`` (the default when unset) or ``production``."""
+
+DEV_ENVIRONMENTS = ("", "embedded")
+"""The environments that may use development fallbacks: a hard-coded key in production would let
+anyone who reads this source link request ids to tickets, so everything else refuses."""
+
 MIN_SECRET_BYTES = 16
 
 
@@ -35,16 +42,17 @@ def _secret(name: str) -> bytes | None:
 
 
 def request_id_key() -> bytes:
-    """The key for opaque request ids: ``DSAR_REQUEST_ID_KEY`` or the development fallback."""
-    return _secret(REQUEST_ID_KEY) or DEV_REQUEST_ID_KEY
+    """The key for opaque request ids: ``DSAR_REQUEST_ID_KEY``, or the development fallback outside production.
 
-
-def audit_key() -> bytes:
-    """The audit HMAC key from ``DSAR_AUDIT_KEY``; there is deliberately no fallback."""
-    key = _secret(AUDIT_KEY)
-    if key is None:
-        raise ValueError(f"{AUDIT_KEY} is not set")
-    return key
+    The fallback is public (it is in this file), so only the embedded default and the tests
+    (``DSAR_ENV`` unset or ``embedded``) may use it; any other environment refuses, naming the setting.
+    """
+    key = _secret(REQUEST_ID_KEY)
+    if key is not None:
+        return key
+    if os.environ.get(ENVIRONMENT, "") not in DEV_ENVIRONMENTS:
+        raise ValueError(f"{REQUEST_ID_KEY} is not set (required when {ENVIRONMENT} is not embedded)")
+    return DEV_REQUEST_ID_KEY
 
 
 def trust_anchors_dir() -> Path | None:
@@ -56,9 +64,9 @@ def trust_anchors_dir() -> Path | None:
 __all__ = [
     "AUDIT_KEY",
     "DEV_REQUEST_ID_KEY",
+    "MIN_SECRET_BYTES",
     "REQUEST_ID_KEY",
     "TRUST_ANCHORS_DIR",
-    "audit_key",
     "request_id_key",
     "trust_anchors_dir",
 ]

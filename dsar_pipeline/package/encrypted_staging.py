@@ -10,6 +10,15 @@ Layout of the staging directory (mode 0700, files 0600):
                     {name, object, size, sha256}; each record's associated data is its byte offset, so
                     records cannot be reordered, spliced or moved between logs; a partial record at the
                     end (a power loss mid-append, or tampering) is an error, never silently skipped
+    index.head      the index's sealed length: AES-256-GCM of (record count, log length), rewritten
+                    atomically after every append under the same lock. A log shorter than its head says
+                    (records cut off at a record boundary, which the records themselves cannot show) is
+                    an error, as is a log with records but no head or no index key. The head is a lower
+                    bound: a crash between an append and the head's rewrite leaves one record more, which
+                    is a completed file. Rolling back log *and* head together to an older consistent pair
+                    is beyond what the directory can show by itself: `assemble.seal_package` therefore
+                    also checks the files against the list the export step handed over (sealed between
+                    steps by the encrypted IO manager)
 
 Package-internal names (e.g. `export/csv/billing/contacts.csv`) exist only inside the encrypted index.
 A file appears in `files()` only after its envelope is sealed, renamed into place and its index
@@ -49,6 +58,9 @@ from dsar_pipeline.package.staging import StagedFile
 
 INDEX_KEY = "index.key"
 INDEX_LOG = "index.log"
+INDEX_HEAD = "index.head"
+_HEAD = struct.Struct(">QQ")  # record count, log length in bytes
+_HEAD_AAD = b"dsar-staging-head/1\x00"
 _OBJECT_RE = re.compile(r"^[0-9a-f]{32}\.(obj|part)$")
 _TEMP_RE = re.compile(r"^\.tmp-[0-9a-f]{16}$")
 _RECORD_LEN = struct.Struct(">I")
@@ -199,7 +211,7 @@ class EncryptedStaging:
         with self._lock:
             if self.directory.is_dir():
                 for path in self.directory.iterdir():
-                    if path.name in (INDEX_KEY, INDEX_LOG) or _OBJECT_RE.match(path.name) \
+                    if path.name in (INDEX_KEY, INDEX_LOG, INDEX_HEAD) or _OBJECT_RE.match(path.name) \
                             or _TEMP_RE.match(path.name):
                         path.unlink(missing_ok=True)
                 with contextlib.suppress(OSError):  # something that is not ours is left there: keep the directory
@@ -255,21 +267,58 @@ class EncryptedStaging:
         return self._aead
 
     def _refresh(self, handle: BinaryIO | None = None) -> None:
-        """Read index records appended since the last look (caller holds self._lock)."""
-        if handle is None:
-            aead = self._index_aead(create=False)
-            if aead is None:
-                return
-            try:
-                with open(self.directory / INDEX_LOG, "rb") as log:
-                    fcntl.flock(log.fileno(), fcntl.LOCK_SH)
-                    self._parse(log, aead)
-            except FileNotFoundError:
-                return
-        else:
-            aead = self._index_aead(create=False)
-            if aead is not None:
-                self._parse(handle, aead)
+        """Read index records appended since the last look, and check the log against its sealed head
+        (caller holds self._lock; `handle` is the log, already locked exclusively, when committing)."""
+        aead = self._index_aead(create=False)
+        if aead is None:
+            if any((self.directory / name).exists() for name in (INDEX_LOG, INDEX_HEAD)):
+                raise StagingError("staging: the index key is missing while the index exists (deleted or "
+                                   "tampered); purge the staging and rebuild the package")
+            return
+        if handle is not None:
+            self._parse(handle, aead)
+            self._check_head(aead, os.fstat(handle.fileno()).st_size)
+            return
+        try:
+            with open(self.directory / INDEX_LOG, "rb") as log:
+                fcntl.flock(log.fileno(), fcntl.LOCK_SH)
+                self._parse(log, aead)
+                self._check_head(aead, os.fstat(log.fileno()).st_size)
+        except FileNotFoundError:
+            self._check_head(aead, 0)
+
+    def _check_head(self, aead: AESGCM, log_size: int) -> None:
+        """Refuse a log shorter than what was already read or than its sealed head says (records cut off)."""
+        if log_size < self._offset:
+            raise StagingError("staging: the index became shorter than already read (truncated); "
+                               "purge the staging and rebuild the package")
+        try:
+            raw = (self.directory / INDEX_HEAD).read_bytes()
+        except FileNotFoundError:
+            if self._entries:
+                raise StagingError("staging: the index head is missing (deleted or tampered); "
+                                   "purge the staging and rebuild the package") from None
+            return
+        try:
+            count, length = _HEAD.unpack(aead.decrypt(raw[:12], raw[12:], _HEAD_AAD))
+        except (InvalidTag, ValueError, struct.error):
+            raise StagingError("staging: the index head is corrupt or was tampered with") from None
+        if self._offset < length or len(self._entries) < count:
+            raise StagingError("staging: the index is shorter than its sealed head (records were cut off); "
+                               "purge the staging and rebuild the package")
+
+    def _write_head(self, aead: AESGCM) -> None:
+        """Publish (count, length) atomically; caller holds the log's exclusive lock, so heads never go back."""
+        nonce = secrets.token_bytes(12)
+        sealed = nonce + aead.encrypt(nonce, _HEAD.pack(len(self._entries), self._offset), _HEAD_AAD)
+        tmp = self.directory / f".tmp-{secrets.token_hex(8)}"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as out:
+                out.write(sealed)
+            os.replace(tmp, self.directory / INDEX_HEAD)
+        finally:
+            tmp.unlink(missing_ok=True)
 
     def _parse(self, log: BinaryIO, aead: AESGCM) -> None:
         log.seek(self._offset)
@@ -326,3 +375,4 @@ class EncryptedStaging:
                 self._entries.append((file, object_id))
                 self._by_name[file.name] = (file, object_id)
                 self._offset += len(record)
+                self._write_head(aead)

@@ -10,8 +10,9 @@ moved to another request or slot cannot be unwrapped there.
   same code path as production.
   `key_provider_from_settings` puts it behind a `RequestKeyCache` (key_cache.py): one KMS call
   per request and process, a key derived per object.
-- `LocalKeyProvider`: a 32-byte key-encryption key in a file (created with mode 0600 if absent)
-  wraps data keys with AES-256-GCM, the canonical JSON of the context as associated data.
+- `LocalKeyProvider`: a 32-byte key-encryption key in a file (created with mode 0600, missing
+  folders 0700, if absent; an existing one must be this user's and 0600 or stricter) wraps data
+  keys with AES-256-GCM, the canonical JSON of the context as associated data.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import hashlib
 import json
 import os
 import secrets
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -30,6 +32,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 DATA_KEY_BYTES = 32
 DEFAULT_LOCAL_KEY_FILE = ".dagster_home/dsar_local.key"
+LOCAL_KEY_FILE_SETTING = "DSAR_LOCAL_KEY_FILE"
 _LOCAL_WRAP_VERSION = b"\x01"
 _LOCAL_WRAP_LEN = 1 + 12 + DATA_KEY_BYTES + 16
 
@@ -93,25 +96,73 @@ class LocalKeyProvider:
             raise KeyUnwrapError("data key does not open with this key file and context") from None
 
 
+class KeyFileError(ValueError):
+    """The local key file cannot be trusted or used; the message names the setting, never the key."""
+
+
 def _load_or_create_kek(path: Path) -> bytes:
-    """Read the 32-byte key; create it atomically with mode 0600 (directory 0700) if it does not exist."""
+    """Read the 32-byte key; create it atomically with mode 0600 (missing folders 0700) if it does not exist.
+
+    An existing file is used only if this user owns it and nobody else may read or write it: a key
+    file others can read exposes every object at rest, and one others can write lets them plant a
+    key they know, so both are refused, with one line naming the setting.
+    """
     try:
-        data = path.read_bytes()
+        return _read_private_kek(path)
     except FileNotFoundError:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:  # another process created it first: use theirs
-            data = path.read_bytes()
-        else:
-            data = secrets.token_bytes(DATA_KEY_BYTES)
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-    if len(data) != DATA_KEY_BYTES:
-        raise ValueError("the local key file must hold exactly 32 bytes")
+        pass
+    _make_private_dirs(path.parent)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process created it first: use theirs (checked like any other)
+        return _read_private_kek(path)
+    data = secrets.token_bytes(DATA_KEY_BYTES)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
     return data
+
+
+def _read_private_kek(path: Path) -> bytes:
+    """The key of an existing file, after checking owner and mode on the opened descriptor (no race;
+    a symbolic link is judged by the file it leads to)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError as exc:
+        if isinstance(exc, FileNotFoundError):
+            raise
+        raise KeyFileError(f"{LOCAL_KEY_FILE_SETTING}: the key file cannot be opened ({exc.strerror})") from None
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise KeyFileError(f"{LOCAL_KEY_FILE_SETTING}: the key file is not a regular file")
+        if info.st_uid != os.geteuid():
+            raise KeyFileError(f"{LOCAL_KEY_FILE_SETTING}: the key file is owned by another user "
+                               f"(uid {info.st_uid}); it must belong to the user running the pipeline")
+        if info.st_mode & 0o077:
+            raise KeyFileError(f"{LOCAL_KEY_FILE_SETTING}: the key file is accessible to group or others "
+                               f"(mode {stat.S_IMODE(info.st_mode):04o}); run chmod 600 on it")
+        data = handle.read(DATA_KEY_BYTES + 1)
+    if len(data) != DATA_KEY_BYTES:
+        raise KeyFileError(f"{LOCAL_KEY_FILE_SETTING}: the key file must hold exactly 32 bytes")
+    return data
+
+
+def _make_private_dirs(folder: Path) -> None:
+    """Create `folder` and any missing parents with mode 0700 (`mkdir(parents=True)` gives parents the umask's)."""
+    missing = []
+    while not folder.exists():
+        missing.append(folder)
+        if folder.parent == folder:
+            break
+        folder = folder.parent
+    for directory in reversed(missing):
+        try:
+            directory.mkdir(mode=0o700)
+        except FileExistsError:
+            continue
+        os.chmod(directory, 0o700)  # mkdir's mode is masked by the umask
 
 
 class KmsKeyProvider:
@@ -169,7 +220,7 @@ def key_provider_from_settings(settings: Mapping[str, str], roots: Any = None) -
 
         inner, state = _kms(os.getpid(), key_id, *(settings.get(name) or "" for name in _KMS_SETTINGS))
         return RequestKeyCache(inner, state=state, roots=roots)
-    return LocalKeyProvider(Path(settings.get("DSAR_LOCAL_KEY_FILE") or DEFAULT_LOCAL_KEY_FILE))
+    return LocalKeyProvider(Path(settings.get(LOCAL_KEY_FILE_SETTING) or DEFAULT_LOCAL_KEY_FILE))
 
 
 _KMS_SETTINGS = ("DSAR_KMS_ENDPOINT_URL", "DSAR_AWS_REGION", "DSAR_AWS_ACCESS_KEY_ID", "DSAR_AWS_SECRET_ACCESS_KEY")

@@ -40,14 +40,20 @@ Helpdesk status callbacks: `POST /helpdesk/v1/callbacks`
     (RFC 3339 with zone), "subject_request_id" (1-128 of A-Z a-z 0-9 . _ -), "request_status":
     "pending"|"in_progress"|"completed"|"cancelled", "api_version", "results_url" (optional http(s)
     URL), "encoded_request" (optional), "extensions" (optional object, e.g. {"reason": ...})}`.
-    Signature: header `X-OpenDSR-Signature` = base64(HMAC-SHA256(callback_secret, raw body bytes)),
-    computed over the exact bytes sent. OpenDSR signs callbacks with the processor's private key
-    and a certificate named by `X-OpenDSR-Processor-Domain`; this helpdesk uses a secret shared
-    with the controller instead (same header, same base64, HMAC in place of RSA).
+    Signature: headers `X-OpenDSR-Timestamp` (unix seconds, decimal), `X-OpenDSR-Nonce` (32
+    lowercase hex digits, 128 random bits) and `X-OpenDSR-Signature` = base64(HMAC-SHA256(
+    callback_secret, timestamp + "." + nonce + "." + raw body bytes)), computed over the exact bytes
+    sent. OpenDSR signs callbacks with the processor's private key and a certificate named by
+    `X-OpenDSR-Processor-Domain`; this helpdesk uses a secret shared with the controller instead
+    (same header, same base64, HMAC in place of RSA), plus a timestamp and nonce against replays.
     -> 200 `{"status": "received", "seq": n}`; outbox `helpdesk/<seq>-<subject_request_id>.json`
     = `{"seq", "received_at", "subject_request_id", "request_status", "payload"}`.
-    Missing or bad signature -> 401 (`code`: `missing_signature` | `bad_signature`); a signed but
-    invalid body -> 400. Both are recorded in the outbox channel `helpdesk-rejected`
+    401 (`code`): any of the three headers missing (`missing_signature`), a wrong HMAC or malformed
+    header (`bad_signature`), a timestamp more than 300 s old or more than 60 s ahead
+    (`stale_timestamp`), a nonce already accepted (`replayed_nonce`: nonces are remembered while
+    their timestamp is acceptable). 429 `too_many_callbacks` when that memory is full (100 000
+    nonces in five minutes). A signed but invalid body -> 400 (its nonce is not spent). All are
+    recorded in the outbox channel `helpdesk-rejected`
     (`<seq>-rejected.json` = `{"seq", "received_at", "reason", "subject_request_id"|null, "body"}`).
 
 Helpdesk callback listing: `GET /helpdesk/v1/callbacks?subject_request_id=<id>&status=accepted|rejected`
@@ -61,6 +67,7 @@ import hmac
 import json
 import secrets
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -91,6 +98,7 @@ def create_app(config: GatewayConfig) -> flask.Flask:
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     spool = Spool(config.outbox_dir)
     replays = _Replays()
+    nonces, nonce_lock = checks.NonceMemory(), threading.Lock()
     bearer = _bearer_guard(config.api_key)
 
     @app.get("/healthz")
@@ -134,8 +142,11 @@ def create_app(config: GatewayConfig) -> flask.Flask:
     @app.post("/helpdesk/v1/callbacks")
     def receive_callback() -> tuple[flask.Response, int]:
         raw = flask.request.get_data(cache=True)
-        problem = checks.signature_problem(config.callback_secret, raw,
-                                           flask.request.headers.get("X-OpenDSR-Signature"))
+        headers = flask.request.headers
+        now = time.time()
+        nonce, timestamp = headers.get("X-OpenDSR-Nonce"), headers.get("X-OpenDSR-Timestamp")
+        problem = checks.signature_problem(config.callback_secret, raw, headers.get("X-OpenDSR-Signature"),
+                                           timestamp, nonce, now)
         if problem is not None:
             _reject_callback(spool, raw, problem)
             return _error(problem, 401, problem.replace(" ", "_"))
@@ -144,6 +155,12 @@ def create_app(config: GatewayConfig) -> flask.Flask:
         except checks.Invalid as exc:
             _reject_callback(spool, raw, f"invalid body: {exc}")
             return _error(str(exc), 400, "invalid_request", exc.field)
+        assert nonce is not None and timestamp is not None  # signature_problem refused them missing
+        with nonce_lock:
+            problem = nonces.admit(nonce, int(timestamp), now)
+        if problem is not None:
+            _reject_callback(spool, raw, problem)
+            return _error(problem, 429 if problem == "too many callbacks" else 401, problem.replace(" ", "_"))
         seq, _ = spool.write("helpdesk", payload["subject_request_id"], {
             "received_at": _now(), "subject_request_id": payload["subject_request_id"],
             "request_status": payload["request_status"], "payload": payload})

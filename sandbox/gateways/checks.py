@@ -90,21 +90,71 @@ def only_fields(body: dict[str, Any], allowed: tuple[str, ...]) -> None:
         raise Invalid(f"unknown field(s): {', '.join(unknown)}", unknown[0])
 
 
-def signature(secret: str, raw_body: bytes) -> str:
-    """`X-OpenDSR-Signature` value: base64 of HMAC-SHA256 over the exact request body bytes."""
-    return base64.b64encode(hmac.new(secret.encode(), raw_body, hashlib.sha256).digest()).decode()
+MAX_AGE_S = 300  # a callback signed longer ago than this is refused (replay window)
+MAX_FUTURE_S = 60  # tolerated clock skew the other way
+TIMESTAMP_RE = re.compile(r"[0-9]{1,12}")
+NONCE_RE = re.compile(r"[0-9a-f]{32}")
 
 
-def signature_problem(secret: str, raw_body: bytes, header: str | None) -> str | None:
-    """Why a callback's signature is not acceptable, or None when it is."""
-    if not header:
+def signature(secret: str, timestamp: str, nonce: str, raw_body: bytes) -> str:
+    """`X-OpenDSR-Signature` value: base64 of HMAC-SHA256 over `timestamp.nonce.` + the exact body bytes."""
+    signed = f"{timestamp}.{nonce}.".encode() + raw_body
+    return base64.b64encode(hmac.new(secret.encode(), signed, hashlib.sha256).digest()).decode()
+
+
+def signature_problem(secret: str, raw_body: bytes, header: str | None, timestamp: str | None,
+                      nonce: str | None, now: float) -> str | None:
+    """Why a callback's signature is not acceptable (bad, or signed too long ago / in the future), or None.
+
+    The nonce's freshness is the caller's to check (it needs memory); this checks everything else, the
+    HMAC first, so nobody without the secret learns anything about the clock window.
+    """
+    if not header or not timestamp or not nonce:
         return "missing signature"
+    if not TIMESTAMP_RE.fullmatch(timestamp) or not NONCE_RE.fullmatch(nonce):
+        return "bad signature"
     try:
         given = base64.b64decode(header.strip(), validate=True)
     except (binascii.Error, ValueError):
         return "bad signature"
-    expected = hmac.new(secret.encode(), raw_body, hashlib.sha256).digest()
-    return None if hmac.compare_digest(given, expected) else "bad signature"
+    expected = base64.b64decode(signature(secret, timestamp, nonce, raw_body))
+    if not hmac.compare_digest(given, expected):
+        return "bad signature"
+    age = now - int(timestamp)
+    if age > MAX_AGE_S or age < -MAX_FUTURE_S:
+        return "stale timestamp"
+    return None
+
+
+class NonceMemory:
+    """Nonces of accepted callbacks, each kept only while its timestamp is still acceptable.
+
+    Bounded: a nonce older than the window cannot be replayed anyway (its timestamp is refused), so
+    it is forgotten; beyond `max_entries` live nonces new callbacks are refused rather than an
+    accepted nonce forgotten early (that would reopen a replay).
+    """
+
+    def __init__(self, max_entries: int = 100_000) -> None:
+        self.max_entries = max_entries
+        self._expiry: dict[str, float] = {}  # nonce -> when its timestamp leaves the window (insertion order)
+
+    def __len__(self) -> int:
+        return len(self._expiry)
+
+    def admit(self, nonce: str, timestamp: int, now: float) -> str | None:
+        """Remember `nonce`; the reason to refuse it (replayed, or memory full) or None. Not thread-safe."""
+        for old, expires in list(self._expiry.items()):
+            if expires > now:
+                break  # insertion order is close to expiry order; stragglers go on a later call
+            del self._expiry[old]
+        if nonce in self._expiry:
+            return "replayed nonce"
+        if len(self._expiry) >= self.max_entries:
+            self._expiry = {n: e for n, e in self._expiry.items() if e > now}
+            if len(self._expiry) >= self.max_entries:
+                return "too many callbacks"
+        self._expiry[nonce] = timestamp + MAX_AGE_S
+        return None
 
 
 def status_callback(body: Any) -> dict[str, Any]:

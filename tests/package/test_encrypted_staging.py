@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from dsar_pipeline.package.encrypted_staging import INDEX_LOG, EncryptedStaging, StagingError
+from dsar_pipeline.package.encrypted_staging import INDEX_HEAD, INDEX_KEY, INDEX_LOG, EncryptedStaging, StagingError
 from dsar_pipeline.package.envelope import EnvelopeContextError
 from dsar_pipeline.package.keys import LocalKeyProvider
 from dsar_pipeline.package.staging import StagedFile, Staging
@@ -75,7 +75,7 @@ def test_on_disk_names_are_opaque_and_modes_private(tmp_path: Path, staging: Enc
     directory = tmp_path / "staging"
     assert stat.S_IMODE(directory.stat().st_mode) == 0o700
     for path in directory.iterdir():
-        assert re.fullmatch(r"[0-9a-f]{32}\.obj|index\.key|index\.log", path.name)
+        assert re.fullmatch(r"[0-9a-f]{32}\.obj|index\.key|index\.log|index\.head", path.name)
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
@@ -179,6 +179,58 @@ def test_an_incomplete_index_record_is_reported_not_skipped(tmp_path: Path, stag
         EncryptedStaging(tmp_path / "staging", LocalKeyProvider(tmp_path / "local.key"), REQUEST).files()
     fresh.remove_all()  # the way out: purge and rebuild
     assert not (tmp_path / "staging").exists()
+
+
+def _record_ends(raw: bytes) -> list[int]:
+    ends, pos = [], 0
+    while pos < len(raw):
+        pos += 4 + int.from_bytes(raw[pos:pos + 4], "big")
+        ends.append(pos)
+    return ends
+
+
+def _fresh(tmp_path: Path) -> EncryptedStaging:
+    return EncryptedStaging(tmp_path / "staging", LocalKeyProvider(tmp_path / "local.key"), REQUEST)
+
+
+@pytest.mark.parametrize("keep", [0, 1, 2])
+def test_an_index_cut_at_a_record_boundary_is_detected(tmp_path: Path, staging: EncryptedStaging, keep: int) -> None:
+    for name in ("one.csv", "two.csv", "three.csv"):
+        _write(staging, name, name.encode())
+    log = tmp_path / "staging" / INDEX_LOG
+    raw = log.read_bytes()
+    log.write_bytes(raw[:[0, *_record_ends(raw)][keep]])  # whole records only: each remaining one still opens
+    with pytest.raises(StagingError, match="cut off"):
+        _fresh(tmp_path).files()
+    with pytest.raises(StagingError, match="shorter than already read"):
+        staging.files()  # an instance that had read further sees it too
+
+
+def test_an_index_cut_together_with_its_head_or_key_removed_is_detected(tmp_path: Path,
+                                                                         staging: EncryptedStaging) -> None:
+    _write(staging, "one.csv", b"1")
+    _write(staging, "two.csv", b"2")
+    directory = tmp_path / "staging"
+    raw = (directory / INDEX_LOG).read_bytes()
+    (directory / INDEX_LOG).write_bytes(raw[:_record_ends(raw)[0]])
+    (directory / INDEX_HEAD).unlink()
+    with pytest.raises(StagingError, match="head is missing"):
+        _fresh(tmp_path).files()
+    (directory / INDEX_KEY).unlink()
+    with pytest.raises(StagingError, match="index key is missing"):
+        _fresh(tmp_path).files()
+
+
+def test_a_tampered_head_is_detected_and_an_intact_index_passes(tmp_path: Path, staging: EncryptedStaging) -> None:
+    _write(staging, "one.csv", b"1")
+    _write(staging, "two.csv", b"2")
+    assert [f.name for f in _fresh(tmp_path).files()] == ["one.csv", "two.csv"]
+    head = tmp_path / "staging" / INDEX_HEAD
+    raw = bytearray(head.read_bytes())
+    raw[-1] ^= 1
+    head.write_bytes(bytes(raw))
+    with pytest.raises(StagingError, match="head is corrupt"):
+        _fresh(tmp_path).files()
 
 
 def test_remove_all_purges_everything(tmp_path: Path, staging: EncryptedStaging) -> None:

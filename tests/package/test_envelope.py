@@ -30,6 +30,7 @@ from dsar_pipeline.package.envelope import (
 )
 from dsar_pipeline.package.key_cache import RequestKeyCache
 from dsar_pipeline.package.keys import (
+    KeyFileError,
     KeyProvider,
     KeyUnwrapError,
     KmsKeyProvider,
@@ -308,8 +309,54 @@ def test_local_key_file_is_created_private_and_reused(tmp_path: Path) -> None:
 def test_local_key_file_of_the_wrong_length_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "short.key"
     path.write_bytes(b"x" * 16)
+    path.chmod(0o600)
     with pytest.raises(ValueError, match="32 bytes"):
         LocalKeyProvider(path)
+
+
+def test_missing_key_folders_are_all_created_private(tmp_path: Path) -> None:
+    path = tmp_path / "a" / "b" / "c" / "local.key"
+    LocalKeyProvider(path)
+    for folder in (tmp_path / "a", tmp_path / "a" / "b", tmp_path / "a" / "b" / "c"):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
+
+
+@pytest.mark.parametrize("mode", [0o640, 0o604, 0o620, 0o602, 0o644, 0o660, 0o666])
+def test_an_existing_key_file_others_may_read_or_write_is_refused(tmp_path: Path, mode: int) -> None:
+    path = tmp_path / "local.key"
+    LocalKeyProvider(path)
+    secret = path.read_bytes()
+    path.chmod(mode)
+    with pytest.raises(KeyFileError, match=r"^DSAR_LOCAL_KEY_FILE: .*group or others") as caught:
+        LocalKeyProvider(path)
+    assert secret.hex() not in str(caught.value) and "\n" not in str(caught.value)
+    path.chmod(0o400)  # read-only for its owner is fine
+    LocalKeyProvider(path)
+
+
+def test_an_existing_key_file_of_another_user_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dsar_pipeline.package import keys
+
+    path = tmp_path / "local.key"
+    LocalKeyProvider(path)
+    if os.geteuid() == 0:
+        os.chown(path, 65534, -1)  # nobody
+    else:  # cannot give a file away: pretend to be someone else instead
+        real = os.geteuid()
+        monkeypatch.setattr(keys.os, "geteuid", lambda: real + 1)
+    with pytest.raises(KeyFileError, match=r"^DSAR_LOCAL_KEY_FILE: .*owned by another user"):
+        LocalKeyProvider(path)
+
+
+def test_a_symlinked_key_file_is_judged_by_its_target(tmp_path: Path) -> None:
+    real = tmp_path / "real.key"
+    LocalKeyProvider(real)
+    link = tmp_path / "link.key"
+    link.symlink_to(real)
+    assert LocalKeyProvider(link).provider_id == LocalKeyProvider(real).provider_id
+    real.chmod(0o644)
+    with pytest.raises(KeyFileError, match="DSAR_LOCAL_KEY_FILE"):
+        LocalKeyProvider(link)
 
 
 def test_local_unwrap_checks_key_and_context(tmp_path: Path) -> None:

@@ -6,14 +6,27 @@ over HTTP): what is cached must still open only under its own request and object
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
 import boto3
 import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from dsar_pipeline.package.envelope import EnvelopeContextError, EnvelopeKeyError, decrypt_bytes, encrypt_bytes
-from dsar_pipeline.package.key_cache import MAGIC, ROOT_OBJECT, SALT_BYTES, RequestKeyCache, RequestKeyFiles
+from dsar_pipeline.package.key_cache import (
+    CHECK_BYTES,
+    LEGACY_MAGIC,
+    MAGIC,
+    ROOT_OBJECT,
+    SALT_BYTES,
+    RequestKeyCache,
+    RequestKeyFiles,
+)
 from dsar_pipeline.package.keys import KeyUnwrapError, KmsKeyProvider, LocalKeyProvider
 from dsar_pipeline.workstore import LocalWorkStore
 
@@ -150,3 +163,81 @@ def test_a_request_key_kept_in_the_work_store_serves_every_process(inner: Counti
     assert not store.exists(f"req-1/{ROOT_OBJECT}")
     RequestKeyCache(other, roots=RequestKeyFiles(lambda: store)).new_data_key(ctx("req-1", "c"))
     assert other.sealed == [{"request": "req-1"}] and store.exists(f"req-1/{ROOT_OBJECT}")
+
+
+# --- the check value and forgetting expired keys ------------------------------------------------------------
+
+
+def _parts(wrapped: bytes) -> tuple[bytes, bytes, bytes]:
+    head = len(MAGIC) + SALT_BYTES
+    return wrapped[len(MAGIC):head], wrapped[head:head + CHECK_BYTES], wrapped[head + CHECK_BYTES:]
+
+
+def test_the_check_value_is_under_a_check_key_not_the_data_key(inner: CountingLocalKeys) -> None:
+    cache = RequestKeyCache(inner)
+    key, wrapped = cache.new_data_key(ctx("req-1", "a"))
+    assert wrapped.startswith(MAGIC) and MAGIC != LEGACY_MAGIC
+    salt, check, inner_wrapped = _parts(wrapped)
+    under_data_key = hmac.new(key, b"dsar/key-check/v1", hashlib.sha256).digest()[:CHECK_BYTES]
+    assert check != under_data_key
+    root = inner.unwrap(inner_wrapped, {"request": "req-1"})
+    canonical = b'{"request":"req-1","staging":"a"}'
+    check_key = HKDF(algorithm=hashes.SHA256(), length=32, salt=salt,
+                     info=b"dsar/key-check-key/v1\x00" + canonical).derive(root)
+    assert check_key != key
+    assert check == hmac.new(check_key, b"dsar/key-check/v1", hashlib.sha256).digest()[:CHECK_BYTES]
+
+
+def test_objects_sealed_with_the_old_check_value_still_open(inner: CountingLocalKeys) -> None:
+    cache = RequestKeyCache(inner)
+    key, wrapped = cache.new_data_key(ctx("req-1", "a"))
+    salt, _, inner_wrapped = _parts(wrapped)
+    old_check = hmac.new(key, b"dsar/key-check/v1", hashlib.sha256).digest()[:CHECK_BYTES]
+    legacy = LEGACY_MAGIC + salt + old_check + inner_wrapped  # what the previous version wrote
+    assert RequestKeyCache(inner).unwrap(legacy, ctx("req-1", "a")) == key
+    with pytest.raises(KeyUnwrapError, match="does not derive"):
+        RequestKeyCache(inner).unwrap(legacy, ctx("req-1", "b"))
+    with pytest.raises(KeyUnwrapError, match="does not derive"):  # the versions are not interchangeable
+        RequestKeyCache(inner).unwrap(MAGIC + salt + old_check + inner_wrapped, ctx("req-1", "a"))
+
+
+def test_an_expired_key_is_gone_after_any_other_access_and_its_buffer_wiped(inner: CountingLocalKeys) -> None:
+    clock = Clock()
+    cache = RequestKeyCache(inner, max_age_s=60, clock=clock, sweep_timer=False)
+    _, wrapped = cache.new_data_key(ctx("req-1", "a"))
+    sealing = cache.state.sealing["req-1"].plaintext
+    opened = cache.state.opened[_parts(wrapped)[2]].plaintext
+    assert any(sealing) and any(opened) and sealing is not opened
+    clock.now = 61
+    blob = encrypt_bytes(b"other request", cache, ctx("req-2", "a"))  # any access, to another request
+    assert "req-1" not in cache.state.sealing and _parts(wrapped)[2] not in cache.state.opened
+    assert sealing == bytearray(32) and opened == bytearray(32)  # overwritten, not just dropped
+    assert decrypt_bytes(blob, cache, ctx("req-2", "a")) == b"other request"
+    clock.now = 200
+    cache.unwrap(cache.new_data_key(ctx("req-3", "a"))[1], ctx("req-3", "a"))
+    assert list(cache.state.sealing) == ["req-3"]
+
+
+def test_keys_evicted_by_use_or_by_size_are_wiped(inner: CountingLocalKeys) -> None:
+    cache = RequestKeyCache(inner, max_uses=2, max_entries=1, sweep_timer=False)
+    cache.new_data_key(ctx("req-1", "a"))
+    first = cache.state.sealing["req-1"].plaintext
+    cache.new_data_key(ctx("req-2", "a"))  # one entry at most: req-1 goes
+    assert first == bytearray(32) and list(cache.state.sealing) == ["req-2"]
+    second = cache.state.sealing["req-2"].plaintext
+    cache.new_data_key(ctx("req-2", "b"))  # second use: used up
+    cache.new_data_key(ctx("req-2", "c"))
+    assert second == bytearray(32) and any(cache.state.sealing["req-2"].plaintext)
+    live = cache.state.sealing["req-2"].plaintext
+    cache.state.clear()
+    assert live == bytearray(32) and not cache.state.sealing and not cache.state.opened
+
+
+def test_an_idle_process_forgets_expired_keys_on_a_timer(inner: CountingLocalKeys) -> None:
+    cache = RequestKeyCache(inner, max_age_s=0.2)
+    cache.new_data_key(ctx("req-1", "a"))
+    buffer = cache.state.sealing["req-1"].plaintext
+    deadline = time.monotonic() + 5
+    while (cache.state.sealing or cache.state.opened) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not cache.state.sealing and not cache.state.opened and buffer == bytearray(32)

@@ -6,7 +6,9 @@ import base64
 import hashlib
 import hmac
 import json
+import secrets
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -37,10 +39,8 @@ class Gateway:
     def sms(self, body: Any, key: str | None = API_KEY, **headers: str) -> httpx.Response:
         return self.http.post(f"{self.url}/sms/v1/messages", json=body, headers=_auth(key) | headers)
 
-    def callback(self, raw: bytes, signature: str | None) -> httpx.Response:
-        headers = {"Content-Type": "application/json"}
-        if signature is not None:
-            headers["X-OpenDSR-Signature"] = signature
+    def callback(self, raw: bytes, signed: dict[str, str] | None) -> httpx.Response:
+        headers = {"Content-Type": "application/json"} | (signed or {})
         return self.http.post(f"{self.url}/helpdesk/v1/callbacks", content=raw, headers=headers)
 
 
@@ -48,9 +48,15 @@ def _auth(key: str | None) -> dict[str, str]:
     return {} if key is None else {"Authorization": f"Bearer {key}"}
 
 
-def sign(raw: bytes, secret: str = SECRET) -> str:
-    """What the pipeline must send, computed independently of the gateway's own code."""
-    return base64.b64encode(hmac.new(secret.encode(), raw, hashlib.sha256).digest()).decode()
+def sign(raw: bytes, secret: str = SECRET, *, timestamp: int | None = None,
+         nonce: str | None = None) -> dict[str, str]:
+    """What the pipeline must send, computed independently of the gateway's own code: HMAC over
+    `timestamp.nonce.body`, fresh timestamp and nonce unless given."""
+    stamp = str(int(time.time()) if timestamp is None else timestamp)
+    once = secrets.token_hex(16) if nonce is None else nonce
+    mac = hmac.new(secret.encode(), f"{stamp}.{once}.".encode() + raw, hashlib.sha256).digest()
+    return {"X-OpenDSR-Timestamp": stamp, "X-OpenDSR-Nonce": once,
+            "X-OpenDSR-Signature": base64.b64encode(mac).decode()}
 
 
 def status_doc(request_id: str, status: str = "in_progress", **extra: Any) -> dict[str, Any]:
@@ -251,7 +257,7 @@ def test_bad_signature_is_401_and_recorded_as_rejected(gw: Gateway) -> None:
     assert forged.status_code == 401 and forged.json()["code"] == "bad_signature"
     missing = gw.callback(raw, None)
     assert missing.status_code == 401 and missing.json()["code"] == "missing_signature"
-    assert gw.callback(raw, "%%% not base64").status_code == 401
+    assert gw.callback(raw, sign(raw) | {"X-OpenDSR-Signature": "%%% not base64"}).status_code == 401
     # The signature covers the exact bytes: the same document re-serialised does not verify.
     respaced = json.dumps(json.loads(raw), indent=2).encode()
     assert gw.callback(respaced, sign(raw)).status_code == 401
@@ -266,6 +272,73 @@ def test_bad_signature_is_401_and_recorded_as_rejected(gw: Gateway) -> None:
     listed = gw.http.get(f"{gw.url}/helpdesk/v1/callbacks",
                          params={"subject_request_id": "req-x", "status": "rejected"}).json()
     assert len(listed["callbacks"]) == 4
+
+
+def test_a_replayed_callback_is_401(gw: Gateway) -> None:
+    raw = json.dumps(status_doc("req-r", "completed")).encode()
+    headers = sign(raw)
+    assert gw.callback(raw, headers).status_code == 200
+    replay = gw.callback(raw, headers)
+    assert replay.status_code == 401 and replay.json()["code"] == "replayed_nonce"
+    assert len(read_outbox(gw.outbox, "helpdesk")) == 1
+    assert [r["reason"] for r in read_outbox(gw.outbox, "helpdesk-rejected")] == ["replayed nonce"]
+
+
+@pytest.mark.parametrize("skew", [-301, -3600, 61, 3600])
+def test_a_callback_signed_too_long_ago_or_ahead_is_401(gw: Gateway, skew: int) -> None:
+    raw = json.dumps(status_doc("req-t")).encode()
+    response = gw.callback(raw, sign(raw, timestamp=int(time.time()) + skew))
+    assert response.status_code == 401 and response.json()["code"] == "stale_timestamp"
+    assert read_outbox(gw.outbox, "helpdesk") == []
+
+
+@pytest.mark.parametrize("skew", [-290, 0, 50])
+def test_a_callback_within_the_window_is_accepted(gw: Gateway, skew: int) -> None:
+    raw = json.dumps(status_doc("req-w")).encode()
+    assert gw.callback(raw, sign(raw, timestamp=int(time.time()) + skew)).status_code == 200
+
+
+def test_a_tampered_body_timestamp_or_nonce_is_401(gw: Gateway) -> None:
+    raw = json.dumps(status_doc("req-z", "in_progress")).encode()
+    headers = sign(raw)
+    tampered = raw.replace(b"in_progress", b"completed__")
+    assert gw.callback(tampered, headers).json()["code"] == "bad_signature"
+    older = headers | {"X-OpenDSR-Timestamp": str(int(headers["X-OpenDSR-Timestamp"]) - 1)}
+    assert gw.callback(raw, older).json()["code"] == "bad_signature"
+    assert gw.callback(raw, headers | {"X-OpenDSR-Nonce": secrets.token_hex(16)}).json()["code"] == "bad_signature"
+    assert gw.callback(raw, {k: v for k, v in headers.items() if k != "X-OpenDSR-Nonce"}).json()["code"] == \
+        "missing_signature"
+    assert gw.callback(raw, headers).status_code == 200  # the failed attempts did not spend the nonce
+    assert read_outbox(gw.outbox, "helpdesk")[0]["request_status"] == "in_progress"
+
+
+def test_nonces_are_forgotten_once_their_timestamp_is_refused_anyway() -> None:
+    from sandbox.gateways.checks import MAX_AGE_S, NonceMemory
+
+    memory = NonceMemory(max_entries=3)
+    now = 1_000_000.0
+    for n in range(3):
+        assert memory.admit(f"{n:032x}", int(now), now) is None
+    assert memory.admit(f"{0:032x}", int(now), now) == "replayed nonce"
+    assert memory.admit(f"{9:032x}", int(now), now) == "too many callbacks"  # never forgets a live nonce early
+    later = now + MAX_AGE_S + 1
+    assert memory.admit(f"{9:032x}", int(later), later) is None
+    assert len(memory) == 1
+
+
+def test_the_pipelines_status_callbacks_are_accepted(gw: Gateway) -> None:
+    from dsar_pipeline.notify import callback_headers, send_status
+
+    settings = {"DSAR_HELPDESK_CALLBACK_SECRET": SECRET,
+                "DSAR_HELPDESK_CALLBACK_URL": f"{gw.url}/helpdesk/v1/callbacks"}
+    for status in ("pending", "completed"):
+        send_status(settings, controller="enefit-as-ee", subject_request_id="req-p", status=status)
+    assert [c["request_status"] for c in read_outbox(gw.outbox, "helpdesk")] == ["pending", "completed"]
+    raw = b'{"a":1}'
+    made = callback_headers(SECRET, raw)
+    assert made == sign(raw, timestamp=int(made["X-OpenDSR-Timestamp"]), nonce=made["X-OpenDSR-Nonce"])
+    assert len(made["X-OpenDSR-Nonce"]) == 32 and made["X-OpenDSR-Nonce"] != callback_headers(SECRET, raw)[
+        "X-OpenDSR-Nonce"]
 
 
 @pytest.mark.parametrize(("change", "field"), [
