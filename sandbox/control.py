@@ -6,6 +6,7 @@ It lives on its own port so that it still answers while a system is `down`.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
@@ -13,17 +14,39 @@ from flask import Flask, Response, jsonify, request
 from sandbox.faults import Fault, FaultBoard, FaultSpecError, parse_spec
 
 MAX_SIGN_BYTES = 16 * 1024 * 1024  # a larger data file would make a container the pipeline refuses
+SIGNATURE_LEVELS = ("B", "LT")
+
+# sign(person_name, file_name, data, level, signing_time) -> ASiC-E container
+SignFunction = Callable[[str, str, bytes, str, datetime | None], bytes]
+
+
+def parse_signing_time(text: str) -> datetime:
+    """An RFC 3339 date-time with an offset (``2026-03-02T09:15:00Z``); ValueError otherwise.
+
+    Why an offset is required: a naive time would be read in the sandbox host's zone, and the
+    pipeline compares signing times with its own UTC clock.
+    """
+    if len(text) > 40:
+        raise ValueError("too long")
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    if moment.tzinfo is None:
+        raise ValueError("no offset")
+    return moment.astimezone(UTC)
 
 
 def create_control_app(board: FaultBoard, systems: dict[str, str], people: Callable[[], list[dict[str, Any]]],
                        drop_ticket: Callable[[bytes, str], str],
                        check_faults: Callable[[list[Fault]], None], *,
-                       sign: Callable[[str, str, bytes], bytes] | None = None) -> Flask:
+                       sign: SignFunction | None = None,
+                       revoke: Callable[[str], datetime] | None = None) -> Flask:
     """`check_faults` raises FaultSpecError for faults this sandbox cannot simulate (SQLite billing).
 
-    `sign(person_name, file_name, data)` returns an ASiC-E container signed with the simulated eID of
-    a named person (KeyError for an unknown name, ValueError for a document it cannot sign), so a
-    demo can file a signed request without holding a key itself.
+    `sign(person_name, file_name, data, level, signing_time)` returns an ASiC-E container signed with
+    the simulated eID of a named person (KeyError for an unknown name, ValueError for a document it
+    cannot sign), so a demo can file a signed request without holding a key itself; `level` is "LT"
+    (time-stamp and OCSP embedded, as DigiDoc signs) or "B", `signing_time` None means now.
+    `revoke(person_name)` revokes that person's signing certificate (a stolen card) and returns when;
+    containers signed afterwards embed an OCSP response saying so.
     """
     app = Flask("sandbox-control")
 
@@ -74,15 +97,37 @@ def create_control_app(board: FaultBoard, systems: dict[str, str], people: Calla
             return jsonify(error="query parameters 'person' (a named case) and 'file_name' are required"), 400
         if (request.content_length or 0) > MAX_SIGN_BYTES:
             return jsonify(error=f"the document may be at most {MAX_SIGN_BYTES} bytes"), 413
+        level = request.args.get("level", "LT")
+        if level not in SIGNATURE_LEVELS:
+            return jsonify(error="query parameter 'level' must be 'B' or 'LT'"), 400
+        signing_time = None
+        if "signing_time" in request.args:
+            try:
+                signing_time = parse_signing_time(request.args["signing_time"])
+            except ValueError:
+                return jsonify(error="query parameter 'signing_time' must be an RFC 3339 date-time with an offset"), 400
         data = request.get_data()
         if not data:
             return jsonify(error="the request body (the document to sign) is empty"), 400
         try:
-            container = sign(person, file_name, data)
+            container = sign(person, file_name, data, level, signing_time)
         except KeyError as exc:
             return jsonify(error=str(exc.args[0]) if exc.args else "unknown person"), 404
         except ValueError as exc:
             return jsonify(error=str(exc)), 400
         return Response(container, mimetype="application/vnd.etsi.asic-e+zip")
+
+    @app.post("/eid/revoke")
+    def eid_revoke() -> Any:
+        if revoke is None:
+            return jsonify(error="this sandbox does not simulate eID revocation"), 404
+        person = request.args.get("person", "")
+        if not person:
+            return jsonify(error="query parameter 'person' (a named case) is required"), 400
+        try:
+            revoked_at = revoke(person)
+        except KeyError as exc:
+            return jsonify(error=str(exc.args[0]) if exc.args else "unknown person"), 404
+        return jsonify(person=person, revoked_at=revoked_at.astimezone(UTC).isoformat().replace("+00:00", "Z"))
 
     return app

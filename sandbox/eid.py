@@ -18,11 +18,18 @@ certificate ``<state>/eid/trust/ca.pem``), so a restarted sandbox keeps verifyin
 it signed earlier and the pipeline's ``DSAR_TRUST_ANCHORS_DIR`` stays valid. Personal
 certificates are issued on first use and kept in memory: like a new ID-card, a new one after a
 restart is still trusted. Certificates use the real clock, not the population's ``as_of``,
-because the verifier checks them against the real clock.
+because the verifier checks them against the real clock; they start ``SIGNATURE_HISTORY`` in the
+past so that a test can sign a container "four days ago" that is consistent throughout.
 
-Not simulated: OCSP responses and time-stamps (the XAdES ``UnsignedProperties`` of an LT-level
-signature), qualified-certificate statements and certificate policies; the pipeline's verifier
-does not evaluate them either.
+Signatures are XAdES-LT by default, as DigiDoc makes them: the ``UnsignedProperties`` carry an
+RFC 3161 signature time-stamp over the ``SignatureValue``, the CA, OCSP responder and TSA
+certificates, and an OCSP response on the signer certificate produced a few seconds after the
+time-stamp (:mod:`sandbox.eid_status` runs the responder, the TSA and the revocation list).
+Baseline-B (no unsigned properties) is still available with ``level="B"``. A revoked person's
+certificate keeps signing (a stolen card); its embedded OCSP response then says revoked.
+
+Not simulated: qualified-certificate statements and certificate policies; the pipeline's
+verifier does not evaluate them either.
 """
 
 from __future__ import annotations
@@ -33,13 +40,13 @@ import io
 import mimetypes
 import os
 import re
-import tempfile
 import threading
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol
 from urllib.parse import quote
 from xml.sax.saxutils import quoteattr
 
@@ -48,7 +55,9 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
-from cryptography.x509.oid import NameOID
+from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID
+
+from sandbox.eid_status import OCSP_URL, StatusServices, state_lock, write_atomically
 
 CA_COMMON_NAME = "Sandbox eID Root CA"
 CA_ORGANIZATION = "DSAR sandbox (simulated, not a real CA)"
@@ -59,6 +68,9 @@ CA_RENEW_BEFORE = timedelta(days=365)  # a CA this close to expiry is replaced a
 SIGNER_LIFETIME = timedelta(days=5 * 365)  # an ID-card certificate lives five years
 SIGNER_RENEW_BEFORE = timedelta(days=1)
 BACKDATE = timedelta(days=1)  # tolerate a verifier whose clock lags a little
+# how far back a caller may date a signature: new CAs, service and signer certificates start this early
+SIGNATURE_HISTORY = timedelta(days=30)
+OCSP_DELAY = timedelta(seconds=3)  # DigiDoc asks the OCSP responder just after the TSA
 
 MAX_DATA_FILES = 32  # the pipeline's reader allows 64 ZIP entries in all
 MAX_DATA_FILE_BYTES = 16 * 1024 * 1024  # below the pipeline's 20 MiB per-entry limit
@@ -78,6 +90,8 @@ ECDSA_METHODS: dict[int, tuple[str, type[hashes.HashAlgorithm]]] = {
     48: ("http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha384", hashes.SHA384),
 }
 SIGNATURE_ID = "S0"  # DigiDoc numbers the signatures of a container S0, S1, ...
+SignatureLevel = Literal["B", "LT"]
+SIGNATURE_LEVELS: tuple[str, ...] = ("B", "LT")
 
 _FORBIDDEN_NAME_CHARS = re.compile(r"[\x00-\x1f\x7f\\/:*?\"<>|]")
 _EE_LT_CODE = re.compile(r"^[0-9]{11}$")
@@ -98,6 +112,9 @@ class EidHolder(Protocol):
 
     @property
     def country(self) -> str: ...
+
+
+UnsignedProperties = Callable[[bytes], str]
 
 
 class EidError(ValueError):
@@ -179,13 +196,16 @@ class SandboxEid:
         self.ca_cert_path = self.trust_dir / "ca.pem"
         self._lock = threading.Lock()
         self._signers: dict[tuple[str, str, str, str], SigningIdentity] = {}
-        self._ca_key, self.ca_certificate = self._load_or_create_ca()
+        self.directory.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.directory, 0o700)  # it holds the CA key
+        with state_lock(self.directory):  # two processes on a fresh state dir must not create two CAs
+            self._ca_key, self.ca_certificate = self._load_or_create_ca()
+        self.status = StatusServices(self.directory, self._ca_key, self.ca_certificate,
+                                     self.ca_certificate.not_valid_before_utc)
 
     # -- certificate authority -------------------------------------------------------------------
 
     def _load_or_create_ca(self) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        os.chmod(self.directory, 0o700)  # it holds the CA key
         self.trust_dir.mkdir(exist_ok=True)
         loaded = self._load_ca()
         if loaded is not None:
@@ -202,7 +222,7 @@ class SandboxEid:
             .issuer_name(subject)
             .public_key(key.public_key())
             .serial_number(x509.random_serial_number())
-            .not_valid_before(now - BACKDATE)
+            .not_valid_before(now - SIGNATURE_HISTORY - BACKDATE)
             .not_valid_after(now + CA_LIFETIME)
             # what the pipeline's path validation (Web PKI CA profile) requires of a CA
             .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
@@ -213,9 +233,9 @@ class SandboxEid:
             .sign(key, hashes.SHA384())
         )
         # key first: a certificate on disk without its key would be replaced at the next start anyway
-        _write_atomically(self.ca_key_path, key.private_bytes(
+        write_atomically(self.ca_key_path, key.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()), 0o600)
-        _write_atomically(self.ca_cert_path, cert.public_bytes(serialization.Encoding.PEM), 0o644)
+        write_atomically(self.ca_cert_path, cert.public_bytes(serialization.Encoding.PEM), 0o644)
         return key, cert
 
     def _load_ca(self) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate] | None:
@@ -258,7 +278,7 @@ class SandboxEid:
             .issuer_name(self.ca_certificate.subject)
             .public_key(key.public_key())
             .serial_number(x509.random_serial_number())
-            .not_valid_before(now - BACKDATE)
+            .not_valid_before(max(now - SIGNATURE_HISTORY, self.ca_certificate.not_valid_before_utc))
             .not_valid_after(not_after)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             # nonRepudiation only: a signing certificate, not the card's authentication certificate
@@ -268,25 +288,82 @@ class SandboxEid:
             .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(self._ca_key.public_key()),
                            critical=False)
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+            # like SK's certificates: where to ask for status (a verifier finds the answer embedded instead)
+            .add_extension(x509.AuthorityInformationAccess([x509.AccessDescription(
+                AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(OCSP_URL))]), critical=False)
             .sign(self._ca_key, hashes.SHA384())
         )
         return SigningIdentity(key, cert)
 
+    # -- status services ------------------------------------------------------------------------------
+
+    def revoke(self, person: EidHolder) -> datetime:
+        """Revoke the person's signing certificate(s) now; returns the (first) revocation time.
+
+        Kept in the state directory, so every process signing with it embeds "revoked" from now on.
+        """
+        return self.status.revoke(semantics_identifier(person.country, person.personal_code), _now())
+
+    def revocation_time(self, person: EidHolder) -> datetime | None:
+        """When the person's certificates were revoked (None: they are not)."""
+        return self.status.revocation_time(semantics_identifier(person.country, person.personal_code))
+
+    def ocsp_response(self, cert: x509.Certificate, at: datetime) -> bytes:
+        """DER OCSPResponse on ``cert`` (good or revoked) as the sandbox responder answers at ``at``."""
+        return self.status.ocsp_response(cert, at)
+
+    def timestamp(self, message_imprint_digest: bytes, hash_algorithm: str, at: datetime) -> bytes:
+        """DER RFC 3161 TimeStampToken over ``message_imprint_digest`` with genTime ``at``."""
+        return self.status.timestamp(message_imprint_digest, hash_algorithm, at)
+
     # -- signing ------------------------------------------------------------------------------------
 
     def sign_container(self, data_files: list[tuple[str, bytes]], person: EidHolder, *,
-                       signing_time: datetime | None = None) -> bytes:
+                       signing_time: datetime | None = None, level: SignatureLevel = "LT") -> bytes:
         """An ASiC-E (BDOC / ``.edoc``) container holding ``data_files`` signed by ``person``.
 
-        ``signing_time`` defaults to now; the pipeline refuses signing times in the future.
+        ``signing_time`` defaults to now; the pipeline refuses signing times in the future. It is
+        also the time-stamp's genTime, and the OCSP response is produced ``OCSP_DELAY`` later, so a
+        container dated in the past is consistent. ``level`` "LT" (DigiDoc's) embeds time-stamp,
+        certificates and OCSP response; "B" writes the bare signature.
         """
+        if level not in SIGNATURE_LEVELS:
+            raise EidError("the signature level must be 'B' or 'LT'")
         files = _checked_data_files(data_files)
         identity = self._identity(person)
         moment = (signing_time or _now()).astimezone(UTC).replace(microsecond=0)
-        signature = signature_document(identity, files, moment)
+        unsigned = None if level == "B" else self._long_term_properties(identity, moment)
+        signature = signature_document(identity, files, moment, unsigned)
         entries = [*files, ("META-INF/manifest.xml", manifest_document(files)),
                    ("META-INF/signatures0.xml", signature)]
         return zip_container(entries, moment)
+
+    def _long_term_properties(self, identity: SigningIdentity, moment: datetime) -> UnsignedProperties:
+        """What makes the signature LT: a time-stamp over the signature value, then certificates and OCSP."""
+        certificates = [self.ca_certificate, self.status.ocsp.certificate, self.status.tsa.certificate]
+        ocsp_der = self.ocsp_response(identity.certificate, moment + OCSP_DELAY)
+
+        def render(signature_value_canonical: bytes) -> str:
+            token = self.timestamp(hashlib.sha256(signature_value_canonical).digest(), "sha256", moment)
+            values = "".join(
+                "<xades:EncapsulatedX509Certificate>"
+                f"{_b64(cert.public_bytes(serialization.Encoding.DER))}</xades:EncapsulatedX509Certificate>"
+                for cert in certificates
+            )
+            sid = SIGNATURE_ID
+            return (
+                f'<xades:UnsignedProperties Id="{sid}-UnsignedProperties"><xades:UnsignedSignatureProperties>'
+                f'<xades:SignatureTimeStamp Id="{sid}-T0">'
+                f'<ds:CanonicalizationMethod Algorithm="{C14N11}"></ds:CanonicalizationMethod>'
+                f"<xades:EncapsulatedTimeStamp>{_b64(token)}</xades:EncapsulatedTimeStamp></xades:SignatureTimeStamp>"
+                f"<xades:CertificateValues>{values}</xades:CertificateValues>"
+                "<xades:RevocationValues><xades:OCSPValues>"
+                f"<xades:EncapsulatedOCSPValue>{_b64(ocsp_der)}</xades:EncapsulatedOCSPValue>"
+                "</xades:OCSPValues></xades:RevocationValues>"
+                "</xades:UnsignedSignatureProperties></xades:UnsignedProperties>"
+            )
+
+        return render
 
 
 def _checked_data_files(data_files: list[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
@@ -321,8 +398,13 @@ def _sha256_b64(data: bytes) -> str:
     return _b64(hashlib.sha256(data).digest())
 
 
-def signature_document(identity: SigningIdentity, files: list[tuple[str, bytes]], signing_time: datetime) -> bytes:
-    """``META-INF/signatures0.xml``: one XAdES baseline-B signature over ``files``.
+def signature_document(identity: SigningIdentity, files: list[tuple[str, bytes]], signing_time: datetime,
+                       unsigned: UnsignedProperties | None = None) -> bytes:
+    """``META-INF/signatures0.xml``: one XAdES signature over ``files``, baseline-B unless ``unsigned`` is given.
+
+    ``unsigned`` receives the canonical (C14N 1.1) bytes of the ``ds:SignatureValue`` element and
+    returns the ``xades:UnsignedProperties`` element to append to the ``QualifyingProperties``;
+    they lie outside ``SignedInfo``, so the signed bytes are the same either way.
 
     Every element inside ``SignedInfo`` and ``SignedProperties`` is written exactly as C14N
     renders it (no whitespace between elements, explicit end tags), so the digests and the
@@ -376,15 +458,19 @@ def signature_document(identity: SigningIdentity, files: list[tuple[str, bytes]]
     r, s = decode_dss_signature(der_signature)
     signature_value = r.to_bytes(size, "big") + s.to_bytes(size, "big")  # XML-DSig wants r || s, not DER
     _self_check(identity, signed_info_canonical, der_signature, hash_cls)
+    value_id = f"{sid}-SIG"
+    value_b64 = _b64(signature_value)
+    value_canonical = f'<ds:SignatureValue {NS_DECLARATIONS} Id="{value_id}">{value_b64}</ds:SignatureValue>'
+    unsigned_xml = "" if unsigned is None else unsigned(value_canonical.encode())
     return (
         '<?xml version="1.0" encoding="UTF-8" standalone="no"?>'
         f"<asic:XAdESSignatures {NS_DECLARATIONS}>"
         f'<ds:Signature Id="{sid}"><ds:SignedInfo>{signed_info_inner}</ds:SignedInfo>'
-        f'<ds:SignatureValue Id="{sid}-SIG">{_b64(signature_value)}</ds:SignatureValue>'
+        f'<ds:SignatureValue Id="{value_id}">{value_b64}</ds:SignatureValue>'
         f'<ds:KeyInfo Id="{sid}-KeyInfo"><ds:X509Data><ds:X509Certificate>{_b64(cert_der)}</ds:X509Certificate>'
         "</ds:X509Data></ds:KeyInfo>"
         f'<ds:Object><xades:QualifyingProperties Id="{sid}-QualifyingProperties" Target="#{sid}">'
-        f"{properties_in_document}</xades:QualifyingProperties></ds:Object>"
+        f"{properties_in_document}{unsigned_xml}</xades:QualifyingProperties></ds:Object>"
         "</ds:Signature></asic:XAdESSignatures>"
     ).encode()
 
@@ -433,22 +519,10 @@ def _now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
 
 
-def _write_atomically(path: Path, data: bytes, mode: int) -> None:
-    """Write via a temporary file and rename, so a crash never leaves half a key or certificate."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # created 0600
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 __all__ = [
     "ASIC_E_MIMETYPE",
     "CA_COMMON_NAME",
+    "SIGNATURE_LEVELS",
     "EidError",
     "EidHolder",
     "SandboxEid",

@@ -15,8 +15,14 @@ file had been altered. Here every step is explicit and tested with altered conta
    names, so it cannot be swapped after signing.
 
 SHA-1 digests and signature methods are refused. Certificate trust, validity and key usage are
-checked by the caller (:mod:`.certificates`); timestamps and OCSP responses in the unsigned
-properties are not evaluated.
+checked by the caller (:mod:`.certificates`).
+
+The unsigned properties of an LT-level signature (signature time-stamps, ``CertificateValues``,
+``OCSPValues``) are only *collected* here, for :mod:`.long_term` to evaluate: they are not covered
+by the signature, so they cannot make it invalid, and a verdict on them belongs to the revocation
+check. Malformed unsigned material (bad base64, an unparsable certificate, an unknown
+canonicalisation, too many items) therefore never raises; it sets
+``SignatureCheck.unsigned_malformed`` and the long-term check reports it as unverifiable.
 """
 
 from __future__ import annotations
@@ -87,14 +93,37 @@ class XadesError(ValueError):
         self.code = code
 
 
+MAX_UNSIGNED_ITEMS = 16  # time-stamps, certificates or OCSP responses per signature; real ones carry 1-4
+DEFAULT_TIMESTAMP_C14N = "http://www.w3.org/TR/2001/REC-xml-c14n-20010315"  # XAdES: absent means inclusive C14N
+
+
+@dataclass(frozen=True)
+class EmbeddedTimeStamp:
+    """One ``xades:SignatureTimeStamp`` token and the bytes its message imprint must cover.
+
+    ``covered`` is the ``ds:SignatureValue`` element canonicalised as the time-stamp's own
+    ``CanonicalizationMethod`` says, so the checker needs no XML.
+    """
+
+    token: bytes  # DER TimeStampToken (CMS ContentInfo)
+    covered: bytes
+
+
 @dataclass(frozen=True)
 class SignatureCheck:
-    """One cryptographically intact signature and what the caller still has to judge."""
+    """One cryptographically intact signature and what the caller still has to judge.
+
+    The last four fields hold the unsigned LT material, unverified; empty for a baseline-B signature.
+    """
 
     signature_id: str
     signer_certificate: x509.Certificate
     extra_certificates: tuple[x509.Certificate, ...]
     signing_time: datetime | None
+    timestamps: tuple[EmbeddedTimeStamp, ...] = ()
+    ocsp_responses: tuple[bytes, ...] = ()  # DER OCSPResponse values from RevocationValues/OCSPValues
+    embedded_certificates: tuple[x509.Certificate, ...] = ()  # from CertificateValues
+    unsigned_malformed: bool = False
 
 
 def _q(ns: str, name: str) -> str:
@@ -286,7 +315,60 @@ def _verify_one(
     signing_time = _parse_time(
         signed_properties.findtext("xades:SignedSignatureProperties/xades:SigningTime", namespaces=ns)
     )
-    return SignatureCheck(signature_id, signer, tuple(parsed[1:]), signing_time)
+    unsigned = _unsigned_material(qualifying, _one(signature, "ds:SignatureValue", "SignatureValue"))
+    return SignatureCheck(signature_id, signer, tuple(parsed[1:]), signing_time, *unsigned)
+
+
+class _Malformed(Exception):
+    """Unsigned material that cannot be read; collected as a flag, never raised to the caller."""
+
+
+def _unsigned_b64(element: etree._Element) -> bytes:
+    try:
+        data = base64.b64decode("".join((element.text or "").split()), validate=True)
+    except (binascii.Error, ValueError):
+        raise _Malformed from None
+    if not data:
+        raise _Malformed
+    return data
+
+
+def _unsigned_material(
+    qualifying: etree._Element, signature_value: etree._Element
+) -> tuple[tuple[EmbeddedTimeStamp, ...], tuple[bytes, ...], tuple[x509.Certificate, ...], bool]:
+    """(time-stamps, OCSP responses, certificates, malformed) from ``UnsignedSignatureProperties``."""
+    ns = {"ds": DS, "xades": XADES}
+    containers = qualifying.findall("xades:UnsignedProperties/xades:UnsignedSignatureProperties", ns)
+    if not containers:
+        return (), (), (), False
+    try:
+        if len(containers) != 1 or len(qualifying.findall("xades:UnsignedProperties", ns)) != 1:
+            raise _Malformed
+        properties = containers[0]
+        timestamps: list[EmbeddedTimeStamp] = []
+        for stamp in properties.findall("xades:SignatureTimeStamp", ns):
+            methods = stamp.findall("ds:CanonicalizationMethod", ns)
+            if len(methods) > 1:
+                raise _Malformed
+            c14n = (methods[0].get("Algorithm") if methods else None) or DEFAULT_TIMESTAMP_C14N
+            if c14n not in CANONICALIZATIONS:
+                raise _Malformed
+            covered = canonicalize(signature_value, c14n)
+            tokens = stamp.findall("xades:EncapsulatedTimeStamp", ns)
+            if not tokens:
+                raise _Malformed
+            timestamps.extend(EmbeddedTimeStamp(_unsigned_b64(token), covered) for token in tokens)
+        ocsps = [_unsigned_b64(v) for v in properties.findall(
+            "xades:RevocationValues/xades:OCSPValues/xades:EncapsulatedOCSPValue", ns)]
+        certificates = [
+            x509.load_der_x509_certificate(_unsigned_b64(v))
+            for v in properties.findall("xades:CertificateValues/xades:EncapsulatedX509Certificate", ns)
+        ]
+        if max(len(timestamps), len(ocsps), len(certificates)) > MAX_UNSIGNED_ITEMS:
+            raise _Malformed
+    except (_Malformed, ValueError):  # ValueError: an unparsable certificate
+        return (), (), (), True
+    return tuple(timestamps), tuple(ocsps), tuple(certificates), False
 
 
 def verify_signature_file(document: bytes, data_files: dict[str, bytes]) -> list[SignatureCheck]:
@@ -313,6 +395,7 @@ __all__ = [
     "CANONICALIZATIONS",
     "DIGESTS",
     "SIGNATURE_METHODS",
+    "EmbeddedTimeStamp",
     "SignatureCheck",
     "XadesError",
     "canonicalize",

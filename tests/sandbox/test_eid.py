@@ -8,23 +8,31 @@ way the pipeline is configured against the sandbox.
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 import json
+import re
 import stat
 import zipfile
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from asn1crypto import cms as asn1_cms
 from cryptography import x509
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509 import ocsp
+from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
+from lxml import etree
 
 from dsar_pipeline.intake import VerificationStatus, parse_ticket, verify_container, verify_ticket
 from dsar_pipeline.intake.asic_zip import read_asic_container
 from dsar_pipeline.intake.certificates import load_trust_anchors, personal_code_from_certificate
-from dsar_pipeline.intake.xades import verify_signature_file
+from dsar_pipeline.intake.signed_request import DOCUMENT_NAME, document_bytes, request_document
+from dsar_pipeline.intake.xades import canonicalize, verify_signature_file
 from sandbox.eid import CA_COMMON_NAME, EidError, SandboxEid
 
 VERIFIED = VerificationStatus.VERIFIED
@@ -169,9 +177,9 @@ def test_control_api_refuses_what_it_cannot_sign(federation: Any) -> None:
 
 
 def signed_ticket(federation: Any, name: str, controller: str) -> bytes:
+    """A ticket whose evidence is a container signing this very request (its canonical document)."""
     person = federation.population.case(name)
-    container = signed(federation, name, "taotlus.txt")
-    document = {
+    document: dict[str, Any] = {
         "subject_request_id": f"sandbox-eid-{name}-1",
         "subject_request_type": "access",
         "submitted_time": datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
@@ -186,10 +194,12 @@ def signed_ticket(federation: Any, name: str, controller: str) -> bytes:
             "controller": controller,
             "language": person.language,
             "delivery_contacts": {"email": person.email, "phone": person.phone},
-            "verification_evidence": {"type": "signed_container", "container": base64.b64encode(container).decode(),
-                                      "file_name": "taotlus.asice"},
         },
     }
+    request = document_bytes(request_document(parse_ticket(json.dumps(document, ensure_ascii=False).encode())))
+    container = signed(federation, name, DOCUMENT_NAME, request)
+    document["extensions"]["verification_evidence"] = {
+        "type": "signed_container", "container": base64.b64encode(container).decode(), "file_name": "taotlus.asice"}
     return json.dumps(document, ensure_ascii=False).encode()
 
 
@@ -234,3 +244,146 @@ def test_several_files_in_one_container(federation: Any, tmp_path: Path) -> None
         eid.sign_container([("a.txt", b"1"), ("a.txt", b"2")], demo)
     with pytest.raises(EidError):
         eid.sign_container([], demo)
+
+
+# -- long-term signatures (XAdES-LT): time-stamp, certificate values, OCSP --------------------------
+
+SIGNED_AT = datetime(2026, 11, 2, 8, 30, tzinfo=UTC)
+
+
+def signature_xml(blob: bytes) -> bytes:
+    return read_asic_container(blob).signature_files["META-INF/signatures0.xml"]
+
+
+def unsigned_values(xml: bytes, tag: str) -> list[bytes]:
+    return [base64.b64decode(v) for v in re.findall(rf"<xades:{tag}>([^<]*)</xades:{tag}>".encode(), xml)]
+
+
+def test_lt_signature_embeds_time_stamp_certificates_and_ocsp(federation: Any, tmp_path: Path) -> None:
+    eid = SandboxEid(tmp_path)
+    demo = federation.population.case("demo")
+    xml = signature_xml(eid.sign_container([("request.txt", REQUEST_TEXT)], demo, signing_time=SIGNED_AT))
+    assert b"<xades:SigningTime>2026-11-02T08:30:00Z</xades:SigningTime>" in xml
+    assert b'<ds:CanonicalizationMethod Algorithm="http://www.w3.org/2006/12/xml-c14n11">' in xml.split(
+        b"<xades:SignatureTimeStamp")[1]
+
+    (token,) = unsigned_values(xml, "EncapsulatedTimeStamp")
+    signed_data = asn1_cms.ContentInfo.load(token)["content"]
+    tst_info = signed_data["encap_content_info"]["content"].parsed
+    assert tst_info["gen_time"].native == SIGNED_AT
+    # the imprint covers the canonical ds:SignatureValue element, as the pipeline reproduces it
+    root = etree.fromstring(xml)
+    value = root.find(".//{http://www.w3.org/2000/09/xmldsig#}SignatureValue")
+    assert tst_info["message_imprint"]["hashed_message"].native == hashlib.sha256(canonicalize(
+        value, "http://www.w3.org/2006/12/xml-c14n11")).digest()
+    attributes = {a["type"].native for a in signed_data["signer_infos"][0]["signed_attrs"]}
+    assert attributes == {"content_type", "message_digest", "signing_certificate_v2"}
+
+    ca, responder, tsa = (x509.load_der_x509_certificate(d) for d in unsigned_values(
+        xml, "EncapsulatedX509Certificate"))
+    assert ca == eid.ca_certificate
+    responder_eku = responder.extensions.get_extension_for_class(x509.ExtendedKeyUsage)
+    assert list(responder_eku.value) == [ExtendedKeyUsageOID.OCSP_SIGNING]
+    assert responder.extensions.get_extension_for_class(x509.OCSPNoCheck)
+    tsa_eku = tsa.extensions.get_extension_for_class(x509.ExtendedKeyUsage)
+    assert (list(tsa_eku.value), tsa_eku.critical) == ([ExtendedKeyUsageOID.TIME_STAMPING], True)
+    assert tsa.public_bytes(serialization.Encoding.DER) == bytes(signed_data["certificates"][0].chosen.dump())
+
+    (ocsp_der,) = unsigned_values(xml, "EncapsulatedOCSPValue")
+    response = ocsp.load_der_ocsp_response(ocsp_der)
+    assert response.certificate_status is ocsp.OCSPCertStatus.GOOD
+    assert response.produced_at_utc - SIGNED_AT == timedelta(seconds=3)
+    assert response.this_update_utc == response.produced_at_utc
+    response_key = responder.public_key()
+    assert isinstance(response_key, ec.EllipticCurvePublicKey)
+    response_key.verify(response.signature, response.tbs_response_bytes, ec.ECDSA(response.signature_hash_algorithm))
+    signer = eid.certificate_for(demo)
+    assert response.serial_number == signer.serial_number
+    (access,) = signer.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
+    assert access.access_method == AuthorityInformationAccessOID.OCSP
+
+
+def test_level_b_is_the_lt_signature_without_its_unsigned_properties(federation: Any, tmp_path: Path) -> None:
+    eid = SandboxEid(tmp_path)
+    demo = federation.population.case("demo")
+    b = signature_xml(eid.sign_container([("request.txt", REQUEST_TEXT)], demo, signing_time=SIGNED_AT, level="B"))
+    lt = signature_xml(eid.sign_container([("request.txt", REQUEST_TEXT)], demo, signing_time=SIGNED_AT))
+    assert b"UnsignedProperties" not in b
+
+    def without_value(xml: bytes) -> bytes:  # ECDSA values differ from one signature to the next
+        xml = re.sub(rb"<xades:UnsignedProperties .*</xades:UnsignedProperties>", b"", xml)
+        return re.sub(rb"(<ds:SignatureValue [^>]*>)[^<]*", rb"\1", xml)
+
+    assert without_value(lt) == without_value(b)
+    with pytest.raises(EidError):
+        eid.sign_container([("request.txt", REQUEST_TEXT)], demo, level="LTA")  # type: ignore[arg-type]
+
+
+def test_status_services_are_kept_per_state_dir(tmp_path: Path) -> None:
+    first = SandboxEid(tmp_path)
+    again = SandboxEid(tmp_path)
+    assert again.status.ocsp.certificate == first.status.ocsp.certificate
+    assert again.status.tsa.certificate == first.status.tsa.certificate
+    for name in ("ocsp.key", "tsa.key"):
+        assert stat.S_IMODE((tmp_path / "eid" / name).stat().st_mode) == 0o600
+    assert sorted(p.name for p in first.trust_dir.iterdir()) == ["ca.pem"]  # the pipeline trusts the CA only
+    for service in (first.status.ocsp.certificate, first.status.tsa.certificate):
+        service.verify_directly_issued_by(first.ca_certificate)
+    # a damaged responder key is replaced, by a certificate of the same CA
+    (tmp_path / "eid" / "ocsp.key").write_bytes(b"not a key")
+    repaired = SandboxEid(tmp_path)
+    assert repaired.status.ocsp.certificate != first.status.ocsp.certificate
+    repaired.status.ocsp.certificate.verify_directly_issued_by(first.ca_certificate)
+
+
+def test_revocation_is_shared_through_the_state_dir(federation: Any, tmp_path: Path) -> None:
+    demo = federation.population.case("demo")
+    eid = SandboxEid(tmp_path)
+    cert = eid.certificate_for(demo)
+    before = datetime.now(UTC) - timedelta(minutes=1)
+    assert ocsp.load_der_ocsp_response(eid.ocsp_response(cert, before)).certificate_status is ocsp.OCSPCertStatus.GOOD
+    revoked_at = eid.revoke(demo)
+    assert eid.revoke(demo) == revoked_at  # the first revocation stands
+    stored = json.loads((tmp_path / "eid" / "revoked.json").read_text())
+    assert stored == {f"PNOEE-{demo.personal_code}": revoked_at.isoformat().replace("+00:00", "Z")}
+    other_process = SandboxEid(tmp_path)  # reads the state dir, has issued nothing itself
+    response = ocsp.load_der_ocsp_response(other_process.ocsp_response(cert, revoked_at + timedelta(seconds=3)))
+    assert response.certificate_status is ocsp.OCSPCertStatus.REVOKED
+    assert response.revocation_time_utc == revoked_at
+    # a response produced before the revocation could not have known about it
+    assert ocsp.load_der_ocsp_response(other_process.ocsp_response(cert, before)).certificate_status is (
+        ocsp.OCSPCertStatus.GOOD)
+    # the stolen card keeps signing; its embedded OCSP response says revoked
+    xml = signature_xml(other_process.sign_container([("request.txt", REQUEST_TEXT)], demo))
+    (ocsp_der,) = unsigned_values(xml, "EncapsulatedOCSPValue")
+    assert ocsp.load_der_ocsp_response(ocsp_der).certificate_status is ocsp.OCSPCertStatus.REVOKED
+
+
+def test_control_api_signs_at_a_level_and_time(federation: Any) -> None:
+    url = f"{control(federation)}/eid/sign"
+    params = {"person": "demo", "file_name": "request.txt", "signing_time": "2026-11-02T10:30:00+02:00"}
+    lt = httpx.post(url, params=params, content=REQUEST_TEXT, timeout=10)
+    assert lt.status_code == 200, lt.text
+    xml = signature_xml(lt.content)
+    assert b"<xades:SigningTime>2026-11-02T08:30:00Z</xades:SigningTime>" in xml
+    assert b"<xades:EncapsulatedOCSPValue>" in xml
+    b = httpx.post(url, params={**params, "level": "B"}, content=REQUEST_TEXT, timeout=10)
+    assert b.status_code == 200 and b"UnsignedProperties" not in signature_xml(b.content)
+    for bad in ({"level": "LTA"}, {"signing_time": "yesterday"}, {"signing_time": "2026-11-02T10:30:00"}):
+        response = httpx.post(url, params={**params, **bad}, content=REQUEST_TEXT, timeout=10)
+        assert response.status_code == 400, bad
+
+
+def test_control_api_revokes_a_named_person(federation: Any) -> None:
+    # "sole-trader": no other test signs for this person, so the revocation disturbs nobody
+    response = httpx.post(f"{control(federation)}/eid/revoke", params={"person": "sole-trader"}, timeout=10)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["person"] == "sole-trader"
+    revoked_at = datetime.fromisoformat(body["revoked_at"].replace("Z", "+00:00"))
+    assert abs(datetime.now(UTC) - revoked_at) < timedelta(minutes=1)
+    (ocsp_der,) = unsigned_values(signature_xml(signed(federation, "sole-trader")), "EncapsulatedOCSPValue")
+    assert ocsp.load_der_ocsp_response(ocsp_der).certificate_status is ocsp.OCSPCertStatus.REVOKED
+    unknown = httpx.post(f"{control(federation)}/eid/revoke", params={"person": "nobody-such"}, timeout=10)
+    assert unknown.status_code == 404
+    assert httpx.post(f"{control(federation)}/eid/revoke", timeout=10).status_code == 400
