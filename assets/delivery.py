@@ -1,9 +1,10 @@
-"""Delivery: the gate, then the link by e-mail and the passphrase by SMS.
+"""Delivery: the release rules, then the link by e-mail and the passphrase by SMS.
 
 Never delivered automatically: an incomplete package (a system failed), anything that needs review
-(weak matches, someone else's records, identity not verified) until the DPO approves, or a package
-the DPO rejected. The outcome is the asset's `status` metadata: delivered | incomplete |
-awaiting_review | rejected — the same word the DPO, the helpdesk and `dsar demo` see.
+(weak or unbound matches, someone else's records, identity not verified) until the DPO approves
+*this* package, or a package the DPO rejected (`intake.approval.delivery_gate`). The outcome is the
+asset's `status` metadata: delivered | incomplete | awaiting_review | rejected — the same word the
+DPO, the helpdesk and `dsar demo` see — and `gate_reason` says why.
 """
 
 from typing import Any
@@ -11,29 +12,20 @@ from typing import Any
 import dagster as dg
 
 from assets.batching import per_request, request_threads
+from assets.package import PASSPHRASE_OBJECT
 from assets.partitions import requests_partitions, single_run
+from assets.release import current_binding
 from dsar_pipeline.delivery import deliver
+from dsar_pipeline.intake.approval import Approval, Decision, DeliveryState, delivery_gate
 from dsar_pipeline.notify import send_status
 from dsar_pipeline.package.envelope import decrypt_bytes
 from dsar_pipeline.resources import AuditResource, WorkStoreResource, aws_client, current_settings
 
 
-def gate(review: Any, approval: dict[str, Any]) -> str:
-    """What may happen to this request's package now."""
-    decision = approval.get("decision", "pending")
-    if decision == "reject":
-        return "rejected"
-    if decision == "approve":
-        return "deliver"
-    if review.failed_systems:
-        return "incomplete"
-    return "awaiting_review" if review.requires_approval else "deliver"
-
-
 @dg.asset(partitions_def=requests_partitions, backfill_policy=single_run, group_name="delivery", kinds={"s3"},
           ins={"dsar_request": dg.AssetIn(), "review_findings": dg.AssetIn(), "release_approval": dg.AssetIn(),
                "response_package": dg.AssetIn()},
-          description="Upload with SSE-KMS, link by e-mail, passphrase by SMS — only when the gate allows.")
+          description="Upload with SSE-KMS, link by e-mail, passphrase by SMS — only when the release rules allow.")
 def delivery(context: dg.AssetExecutionContext, work: WorkStoreResource, audit: AuditResource,
              **inputs: Any) -> Any:
     settings = current_settings()
@@ -41,20 +33,32 @@ def delivery(context: dg.AssetExecutionContext, work: WorkStoreResource, audit: 
     client = aws_client("s3", settings, "DSAR_S3_ENDPOINT_URL")
 
     def step(request_id: str, own: dict) -> dict[str, Any]:
-        facts, package = own["dsar_request"], own["response_package"]
-        state = gate(own["review_findings"], own["release_approval"])
-        if state != "deliver":
-            _tell_helpdesk(settings, facts, "in_progress" if state != "rejected" else "cancelled", state)
-            return {"status": state}
-        passphrase = decrypt_bytes(store.get(f"{request_id}/passphrase.sealed"), keys,
+        facts, package, review = own["dsar_request"], own["response_package"], own["review_findings"]
+        approval: Approval = own["release_approval"]
+        current = current_binding(store, request_id, package) if approval.decision is Decision.APPROVE else None
+        verdict = delivery_gate(requires_approval=review.requires_approval, failed_systems=review.failed_systems,
+                                approval=approval, current=current)
+        if verdict.state is not DeliveryState.DELIVER:
+            if verdict.reason == "approval_void":
+                trail.append(request_id, "failed", {"stage": "delivery", "reason": "approval_void",
+                                                    "changed": list(verdict.changed)})
+            cancelled = verdict.state is DeliveryState.REJECTED
+            _tell_helpdesk(settings, facts, "cancelled" if cancelled else "in_progress", verdict.state.value)
+            return {"status": verdict.state.value, "gate_reason": verdict.reason,
+                    "changed": ", ".join(verdict.changed)}
+        passphrase_key = f"{request_id}/{PASSPHRASE_OBJECT}"
+        passphrase = decrypt_bytes(store.get(passphrase_key), keys,
                                    {"request": request_id, "asset": "passphrase"}).decode()
         evidence = deliver(client, settings, request_id=request_id, package=package.path, passphrase=passphrase,
                            email=facts.delivery_email, phone=facts.delivery_phone, language=facts.language,
-                           cdoc=package.cdoc_path)
+                           cdoc=package.cdoc_path, package_sha256=package.sha256)
+        store.delete_prefix(passphrase_key)  # the SMS gateway has it (or the CDOC copy needs none): gone here
         trail.append(request_id, "delivered", {"package_sha256": evidence.sha256, "size": evidence.size,
-                                               "complete": package.complete})
+                                               "manifest_sha256": package.manifest_sha256,
+                                               "complete": package.complete, "gate_reason": verdict.reason,
+                                               "cdoc": evidence.cdoc_key is not None})
         _tell_helpdesk(settings, facts, "completed", "delivered")
-        return {"status": "delivered", **evidence.public()}
+        return {"status": "delivered", "gate_reason": verdict.reason, **evidence.public()}
 
     return per_request(context, inputs, step, workers=request_threads(),
                        describe=lambda r: {k: v for k, v in r.items() if isinstance(v, str | int | bool)})

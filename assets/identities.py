@@ -9,7 +9,6 @@ import dagster as dg
 from assets.batching import PerThread, per_request, request_threads
 from assets.partitions import requests_partitions, single_run
 from connectors.resolution import IdentityGraph, expand
-from dsar_pipeline.collection import subject_identifiers
 from dsar_pipeline.resources import ConnectorsResource
 
 
@@ -20,7 +19,7 @@ def subject_identities(context: dg.AssetExecutionContext, dsar_request: Any,
     built = PerThread(connectors.build_all, lambda each: [connector.close() for connector in each.values()])
 
     def step(_: str, inputs: dict) -> IdentityGraph:
-        return expand(subject_identifiers(inputs["dsar_request"].identities), built.get())
+        return expand(inputs["dsar_request"].identifiers, built.get())
 
     try:
         return per_request(context, {"dsar_request": dsar_request}, step, describe=describe_graph,

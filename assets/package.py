@@ -1,6 +1,7 @@
 """The response package: the portability export and the letter staged encrypted, then sealed as an
 AES-256 ZIP (and a CDOC for ID-card holders), with a check that it opens and its hashes match."""
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -18,6 +19,7 @@ from dsar_pipeline.package.passphrase import generate_passphrase
 from dsar_pipeline.resources import ConnectorsResource, WorkStoreResource
 
 SYSTEM_INPUTS = {f"{name}_records": dg.AssetIn() for name in systems()}
+PASSPHRASE_OBJECT = "passphrase.sealed"  # noqa: S105 - an object name, not a secret
 
 
 def work_root() -> Path:
@@ -26,7 +28,7 @@ def work_root() -> Path:
 
 
 @dg.asset(partitions_def=requests_partitions, backfill_policy=single_run, group_name="package", kinds={"python"},
-          ins={"dsar_request": dg.AssetIn(), "review_findings": dg.AssetIn(), "release_approval": dg.AssetIn(),
+          ins={"dsar_request": dg.AssetIn(), "review_findings": dg.AssetIn(), "release_scope": dg.AssetIn(),
                **SYSTEM_INPUTS},
           description="Export (JSON, CSV, Parquet, data dictionary), readable report, recordings and the Art. 15 "
                       "letter, staged encrypted.")
@@ -40,8 +42,7 @@ def portability_export(context: dg.AssetExecutionContext, work: WorkStoreResourc
 
     def step(request_id: str, own: dict) -> StagedContents:
         results = {name: own[f"{name}_records"] for name in systems()}
-        approval = own["release_approval"]
-        include_review = approval.get("decision") == "approve" and approval.get("include_review_records", False)
+        include_review = bool(own["release_scope"].get("include_review_records", False))
         return stage_contents(staging_for(work_root(), request_id, keys), own["dsar_request"], results,
                               own["review_findings"], include_review=include_review, copy_audio=copy_audio)
 
@@ -63,18 +64,19 @@ def response_package(context: dg.AssetExecutionContext, dsar_request: Any, porta
 
     def step(request_id: str, own: dict) -> SealedPackage:
         passphrase = generate_passphrase()
-        store.put(f"{request_id}/passphrase.sealed",
+        store.put(f"{request_id}/{PASSPHRASE_OBJECT}",
                   encrypt_bytes(passphrase.encode(), keys, {"request": request_id, "asset": "passphrase"}))
         sealed = seal_package(staging_for(work_root(), request_id, keys), own["dsar_request"],
                               own["portability_export"], work_root() / request_id / "package", passphrase)
-        problems = verify_package(sealed.path, passphrase)
+        problems, manifest_sha256 = verify_package(sealed.path, passphrase)
         if problems:
             raise dg.Failure(f"package check failed: {problems[0]}")
-        return sealed
+        return dataclasses.replace(sealed, manifest_sha256=manifest_sha256)
 
     result = per_request(context, {"dsar_request": dsar_request, "portability_export": portability_export}, step,
                          describe=lambda p: {"size": p.size, "sha256": p.sha256, "files": p.files,
-                                             "complete": p.complete, "cdoc": p.cdoc_path is not None})
+                                             "manifest_sha256": p.manifest_sha256, "complete": p.complete,
+                                             "cdoc": p.cdoc_path is not None})
     packages = {context.partition_key: result} if isinstance(result, SealedPackage) else result
     failed = [k for k, v in packages.items() if not isinstance(v, SealedPackage)]
     yield dg.Output(result)
@@ -82,14 +84,16 @@ def response_package(context: dg.AssetExecutionContext, dsar_request: Any, porta
                               metadata={"packages_checked": len(packages) - len(failed)})
 
 
-def verify_package(path: Path, passphrase: str) -> list[str]:
-    """Open the ZIP with an independent reader (pyzipper) and check every file against the manifest."""
+def verify_package(path: Path, passphrase: str) -> tuple[list[str], str]:
+    """Open the ZIP with an independent reader (pyzipper) and check every file against the manifest;
+    returns the problems and the SHA-256 of the manifest (what a DPO's approval is bound to)."""
     import hashlib
 
     problems: list[str] = []
     with pyzipper.AESZipFile(path) as archive:
         archive.setpassword(passphrase.encode())
-        manifest = json.loads(archive.read("manifest.json"))
+        raw_manifest = archive.read("manifest.json")
+        manifest = json.loads(raw_manifest)
         listed = {entry["path"]: entry for entry in manifest["files"]}
         names = set(archive.namelist()) - {"manifest.json"}
         if names != set(listed):
@@ -102,7 +106,7 @@ def verify_package(path: Path, passphrase: str) -> list[str]:
                     size += len(chunk)
             if digest.hexdigest() != listed[name]["sha256"] or size != listed[name]["size"]:
                 problems.append(f"file #{sorted(listed).index(name)} does not match its manifest hash")
-    return problems
+    return problems, hashlib.sha256(raw_manifest).hexdigest()
 
 
 defs = dg.Definitions(assets=[portability_export, response_package])

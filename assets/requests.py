@@ -17,7 +17,7 @@ def dsar_request(context: dg.AssetExecutionContext, work: WorkStoreResource) -> 
     store, keys = work.store(), work.key_provider()
 
     def step(request_id: str, _: dict) -> RequestFacts:
-        return request_facts(open_ticket(store, keys, request_id))
+        return request_facts(*open_ticket(store, keys, request_id))
 
     return per_request(context, {}, step, describe=RequestFacts.public_facts)
 

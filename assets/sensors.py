@@ -1,10 +1,13 @@
-"""Tickets start runs with no one watching: the inbox sensor, and the deadline watch.
+"""Tickets start runs with no one watching: the inbox sensor.
 
-The sensor adds one dynamic partition per accepted request and launches exactly one run per
-ticket (run key = request id, so a re-delivered ticket starts nothing). Several new tickets in one
-tick go out as batches: one run over a range of their partitions, so Dagster's per-run start-up is
-paid once per batch. An invalid ticket is answered to the helpdesk with its reason and never stops
-the sensor; neither does an unreachable inbox.
+The sensor verifies each new ticket's evidence (`dsar_pipeline.inbox`), adds one dynamic partition
+per request and launches exactly one run per accepted ticket (run key = request id, so a
+re-delivered ticket starts nothing). Several new tickets in one tick go out as batches: one run
+over a range of their partitions, so Dagster's per-run start-up is paid once per batch. A request
+whose evidence is rejected gets its partition and a `dsar_request` materialisation carrying the
+verdict (the DPO sees it), the helpdesk gets the reason code, and no run starts. An invalid ticket
+is answered to the helpdesk with its reason and never stops the sensor; neither does an
+unreachable inbox.
 """
 
 
@@ -20,7 +23,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from assets.jobs import dsar_request_job
 from assets.partitions import requests_partitions
-from dsar_pipeline.inbox import take_tickets
+from dsar_pipeline.inbox import Intake, take_tickets
+from dsar_pipeline.intake.verification import VerificationResult
 from dsar_pipeline.notify import send_status
 from dsar_pipeline.resources import AuditResource, WorkStoreResource, aws_client, current_settings
 
@@ -67,29 +71,56 @@ def run_requests_for(request_ids: list[str]) -> list[dg.RunRequest]:
 def ticket_inbox_sensor(context: dg.SensorEvaluationContext, work: WorkStoreResource,
                         audit: AuditResource) -> dg.SensorResult:
     settings = current_settings()
+    trail = audit.trail()
     try:
         client = aws_client("s3", settings, "DSAR_S3_ENDPOINT_URL")
-        tick = take_tickets(client, settings, work.store(), work.key_provider())
+        tick = take_tickets(client, settings, work.store(), work.key_provider(), replay=trail)
     except (BotoCoreError, ClientError) as exc:
         return dg.SensorResult(skip_reason=f"inbox unreachable ({type(exc).__name__}); will try again")
-    trail = audit.trail()
     for name, reason in tick.rejected:
         ref = SAFE_REF.sub("_", name.removesuffix(".json"))[:128] or "unnamed"
         digest = hashlib.sha256(name.encode()).hexdigest()[:12]
         context.log.info(f"rejected inbox ticket #{digest}: {reason}")
         if not _callback(settings, "unknown", ref, "cancelled", reason=f"rejected: {reason}"):
             context.log.warning(f"helpdesk unreachable: rejection of ticket #{digest} not reported")
-    new_ids = [rid for rid, _, _ in tick.accepted]
-    for rid, controller, ticket_ref in tick.accepted:
-        trail.append(rid, "received", {"received_at": datetime.now(UTC).replace(microsecond=0).isoformat()
-                                       .replace("+00:00", "Z")})
-        if not _callback(settings, controller, ticket_ref, "in_progress"):
-            context.log.warning(f"helpdesk unreachable: progress of {rid} not reported")
-    if not new_ids:
+    received_at = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    for intake in [*tick.accepted, *tick.refused]:
+        trail.append(intake.request_id, "received", {"received_at": received_at})
+        trail.append(intake.request_id, "verified", verification_evidence(intake.verification))
+    for intake in tick.accepted:
+        if not _callback(settings, intake.controller, intake.ticket_ref, "in_progress"):
+            context.log.warning(f"helpdesk unreachable: progress of {intake.request_id} not reported")
+    for intake in tick.refused:
+        code = intake.verification.reason_code
+        context.log.info(f"request {intake.request_id} stopped at intake: evidence rejected ({code})")
+        if not _callback(settings, intake.controller, intake.ticket_ref, "cancelled", reason=f"rejected: {code}"):
+            context.log.warning(f"helpdesk unreachable: rejection of {intake.request_id} not reported")
+    new_ids = [intake.request_id for intake in tick.accepted]
+    all_ids = [intake.request_id for intake in [*tick.accepted, *tick.refused]]
+    if not all_ids:
         return dg.SensorResult(skip_reason=f"no new tickets ({tick.duplicates} duplicates, "
                                            f"{len(tick.rejected)} rejected)")
     return dg.SensorResult(run_requests=run_requests_for(new_ids),
-                           dynamic_partitions_requests=[requests_partitions.build_add_request(new_ids)])
+                           dynamic_partitions_requests=[requests_partitions.build_add_request(all_ids)],
+                           asset_events=[refusal(intake) for intake in tick.refused])
+
+
+def verification_evidence(verdict: VerificationResult) -> dict[str, object]:
+    """The verdict as audit evidence: codes, times and the container's digest, never its content."""
+    facts = verdict.to_dict()
+    return {key: facts[key] for key in ("status", "reason_code", "signatures", "signing_time_source",
+                                        "revocation", "container_sha256", "mismatched_fields")
+            if facts[key] not in (None, [], "")} | \
+        ({"signing_time": verdict.signing_time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
+         if verdict.signing_time else {})
+
+
+def refusal(intake: Intake) -> dg.AssetMaterialization:
+    """The `dsar_request` partition of a request stopped at intake: its verdict, for the DPO's view."""
+    verdict = intake.verification
+    return dg.AssetMaterialization(asset_key="dsar_request", partition=intake.request_id, metadata={
+        "controller": intake.controller, "verification": verdict.status.value, "reason_code": verdict.reason_code,
+        "status": "rejected", "reason": verdict.reason})
 
 
 def _callback(settings: dict[str, str], controller: str, ticket_ref: str, status: str,

@@ -10,7 +10,6 @@ figures its own: the parent holds nothing of the pipeline.
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import subprocess
@@ -83,16 +82,12 @@ def drop(control_url: str, ticket: dict[str, Any], name: str) -> None:
 
 
 def sign_locally(eid: Any, person: Any, ticket: dict[str, Any]) -> dict[str, Any]:
-    """`demo.sign_ticket`, for a person who is not a named case: the same container, signed in this process
-    with the sandbox's own eID CA (`sandbox.eid.SandboxEid` on the sandbox's state dir, the CA the
+    """`intake.example.sign_ticket`, for a person who is not a named case: the same container, signed in this
+    process with the sandbox's own eID (`sandbox.eid.SandboxEid` on the sandbox's state dir, the CA the
     pipeline trusts through DSAR_TRUST_ANCHORS_DIR). The control API's `/eid/sign` signs named cases only."""
-    document = json.dumps(ticket, ensure_ascii=False, sort_keys=True).encode()
-    container = eid.sign_container([("request.json", document)], person)
-    signed = dict(ticket)
-    signed["extensions"] = {**ticket["extensions"], "verification_evidence": {
-        "type": "signed_container", "container": base64.b64encode(container).decode(),
-        "file_name": "request.asice"}}
-    return signed
+    from dsar_pipeline.intake.example import sign_ticket
+
+    return sign_ticket(ticket, lambda name, data: eid.sign_container([(name, data)], person))
 
 
 def fetch_package(outbox: Path, request_id: str, dest: Path) -> int:

@@ -174,9 +174,10 @@ def _start(tmp: Path, size: int, faults: str = "", extra: tuple[str, ...] = ()) 
 
 
 def _ticket(person: dict[str, Any], label: str) -> dict[str, Any]:
-    from dsar_pipeline.demo import ticket_for
+    from dsar_pipeline.demo import CONTROLLER_OF_COUNTRY
+    from dsar_pipeline.intake.example import ticket_for
 
-    ticket = ticket_for(person, datetime.now(UTC).replace(microsecond=0))
+    ticket = ticket_for(person, CONTROLLER_OF_COUNTRY[str(person["country"])], now=datetime.now(UTC))
     ticket["subject_request_id"] = f"bench-{label}-{secrets.token_hex(6)}"
     return ticket
 
@@ -208,9 +209,10 @@ def _one_request(instance: Any, control: str, person: str, label: str, *, whole_
     import time
 
     from dsar_pipeline import runner
-    from dsar_pipeline.demo import sign_ticket
+    from dsar_pipeline.demo import control_signer
+    from dsar_pipeline.intake.example import sign_ticket
 
-    signed = sign_ticket(control, person, _ticket(named_people(control)[person], label))
+    signed = sign_ticket(_ticket(named_people(control)[person], label), control_signer(control, person))
     clock = Stopwatch()
     drop(control, signed, f"bench-{label}")
     tick = runner.tick(instance)

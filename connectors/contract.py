@@ -61,7 +61,7 @@ class Record:
 
     @property
     def strength(self) -> Strength:
-        return Strength.STRONG if any(i.is_strong for i in self.matched_by) else Strength.WEAK
+        return Strength.best(self.matched_by)
 
     @property
     def ref(self) -> tuple[str, str, str]:

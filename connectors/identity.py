@@ -1,13 +1,26 @@
-"""Identifiers of one person across systems, with how strongly each ties to that person.
+"""Identifiers of one person across systems, with how firmly each is tied to that person.
 
-Strength is the safety rule of the whole pipeline: a personal code, a customer number or an EIC
-from the person's own contract names one person; an e-mail address or a phone number may be
-shared (households share phones). Records reached only through weak identifiers go to DPO review.
+Strength is the safety rule of the whole pipeline, ranked:
+
+- **strong**: bound to the anchor, the personal code the request's eID signature verified (or, for
+  a request awaiting manual verification, the code it names, which the DPO must then confirm):
+  the anchor itself, and every strong-typed identifier a record found through a strong path
+  reveals (a customer number or an EIC from that customer's contract);
+- **weak**: an e-mail address or a phone number reached from the anchor: it is the person's, but
+  households share them, so what it finds goes to DPO review;
+- **unbound**: an identifier the ticket merely *claims* (anyone can type a stranger's customer
+  number into a form), and whatever a record reached only through such a claim reveals. It becomes
+  strong only when the anchor's own path reaches it too, i.e. a record holds both.
+
+Records reached only through weak or unbound identifiers go to DPO review; identifiers revealed by
+anything but a strong path are never searched further (`expandable` is false), so a stranger's
+identifier in a ticket cannot pull the stranger's other data in.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -31,7 +44,23 @@ class IdentityType(StrEnum):
 class Strength(StrEnum):
     STRONG = "strong"
     WEAK = "weak"
+    UNBOUND = "unbound"
 
+    @property
+    def rank(self) -> int:
+        return _RANK[self]
+
+    @classmethod
+    def weakest(cls, *strengths: Strength) -> Strength:
+        return min(strengths, key=lambda s: _RANK[s])
+
+    @classmethod
+    def best(cls, identifiers: Iterable[Identifier]) -> Strength:
+        """The strength of an object found through `identifiers`: that of its best path (unbound if none)."""
+        return max((i.strength for i in identifiers), key=lambda s: _RANK[s], default=cls.UNBOUND)
+
+
+_RANK = {Strength.UNBOUND: 0, Strength.WEAK: 1, Strength.STRONG: 2}
 
 # A Google subject id names a Google account, not a person we know: like e-mail, it is weak.
 WEAK_TYPES = frozenset({IdentityType.EMAIL, IdentityType.PHONE, IdentityType.GOOGLE_SUBJECT})
@@ -47,8 +76,9 @@ class Identifier:
 
     Equality and hashing use type and value only, so the same identifier reached twice is one.
     `expandable` says whether it may be used to search further: true for what the request gave and
-    for what a strong match revealed; false for what a weak match revealed (it may be someone
-    else's: the portal account found by a shared phone carries the other adult's personal code).
+    for what a strong match revealed; false for what a weak or unbound match revealed (it may be
+    someone else's: the portal account found by a shared phone carries the other adult's personal
+    code, the customer found by a claimed customer number may be a stranger).
     """
 
     type: IdentityType
@@ -60,19 +90,40 @@ class Identifier:
     @classmethod
     def of(cls, type_: IdentityType | str, value: str, via: tuple[str, ...] = ("request",),
            source_strength: Strength = Strength.STRONG) -> Identifier:
-        """Normalise `value`; strength is the weaker of the type's own and the source's."""
+        """Normalise `value`; strength is the weakest of the type's own and the source's."""
         kind = IdentityType(type_)
         inherent = Strength.WEAK if kind in WEAK_TYPES else Strength.STRONG
-        strength = Strength.WEAK if Strength.WEAK in (inherent, source_strength) else Strength.STRONG
+        strength = Strength.weakest(inherent, Strength(source_strength))
         return cls(kind, normalise(kind, value), strength, via, source_strength is Strength.STRONG)
+
+    @classmethod
+    def anchor(cls, personal_code: str) -> Identifier:
+        """The request's personal code: the one identifier every other one must be bound to."""
+        return cls.of(IdentityType.PERSONAL_CODE, personal_code, via=("request", "anchor"))
+
+    @classmethod
+    def claimed(cls, type_: IdentityType | str, value: str) -> Identifier:
+        """An identifier the ticket names besides the anchor: searched, but unbound until the anchor's
+        path reaches it too. What its records reveal is not searched further."""
+        kind = IdentityType(type_)
+        return cls(kind, normalise(kind, value), Strength.UNBOUND, ("request", "claimed"), True)
 
     @property
     def is_strong(self) -> bool:
         return self.strength is Strength.STRONG
 
+    @property
+    def is_bound(self) -> bool:
+        """Reached from the anchor (strong or weak), not merely claimed."""
+        return self.strength is not Strength.UNBOUND
+
     def outranks(self, other: Identifier) -> bool:
-        """Same identifier reached by a better path: stronger, or newly expandable."""
-        return (self.is_strong and not other.is_strong) or (self.expandable and not other.expandable)
+        """Same identifier reached by a better path: searchable where the other is not, or stronger.
+
+        Searchability comes first so that a claim the ticket makes is still searched when a weak
+        path reveals the same value without the right to search it.
+        """
+        return (self.expandable, self.strength.rank) > (other.expandable, other.strength.rank)
 
     def label(self) -> str:
         """A description safe for logs and the DPO's overview: the type, never the value."""

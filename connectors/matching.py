@@ -1,6 +1,6 @@
 """An object a connector found, with every identifier that led to it.
 
-The strongest path to each identifier is kept; the object's strength is strong when any of them is,
+The best path to each identifier is kept; the object's strength is that of its strongest one,
 and what it reveals carries its best path plus the step that revealed it.
 """
 
@@ -30,12 +30,12 @@ class Found:
 
     @property
     def strength(self) -> Strength:
-        return Strength.STRONG if any(i.is_strong for i in self.matched_by.values()) else Strength.WEAK
+        return Strength.best(self.matched_by.values())
 
     @property
     def path(self) -> tuple[str, ...]:
         """The look-up path that found it: a strong (then expandable) identifier's if there is one."""
-        return sorted(self.matched_by.values(), key=lambda i: (not i.is_strong, not i.expandable))[0].via
+        return sorted(self.matched_by.values(), key=lambda i: (-i.strength.rank, not i.expandable))[0].via
 
     def reveal(self, kind: IdentityType, value: str, step: str) -> Identifier:
         """`value` as an identifier this object reveals: its best path + `step`, with its strength."""

@@ -2,8 +2,10 @@
 
 Each round asks every system that accepts some of the newest identifiers which identifiers of the
 person it holds (`discover`). Only identifiers found through a strong match are expanded further:
-an identifier revealed by a weak match (say, a portal account found by a shared phone number) may
-belong to someone else and must not pull that person's data in. Rounds and calls are bounded.
+an identifier revealed by a weak match (say, a portal account found by a shared phone number) or by
+an unbound one (a customer number the ticket claims) may belong to someone else and must not pull
+that person's data in. A claimed identifier the anchor's path later reaches becomes strong and is
+asked again, so what it reveals is then searched too. Rounds and calls are bounded.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ def expand(subject: Sequence[Identifier], connectors: Mapping[str, Connector],
            max_rounds: int = MAX_ROUNDS, max_calls: int = MAX_CALLS) -> IdentityGraph:
     graph = IdentityGraph()
     frontier = [i for i in subject if graph.add(i)]
-    asked: dict[str, set[tuple[IdentityType, str]]] = {name: set() for name in connectors}
+    asked: dict[str, set[tuple[IdentityType, str, str]]] = {name: set() for name in connectors}
     with ThreadPoolExecutor(max_workers=max(1, len(connectors))) as pool:
         while frontier:
             if graph.rounds >= max_rounds:
@@ -62,9 +64,9 @@ def expand(subject: Sequence[Identifier], connectors: Mapping[str, Connector],
             jobs = {}
             for name, connector in connectors.items():
                 new = [i for i in frontier if i.type in connector.accepts and i.expandable
-                       and (i.type, i.value) not in asked[name]]
+                       and (i.type, i.value, i.strength.value) not in asked[name]]
                 if new:
-                    asked[name].update((i.type, i.value) for i in new)
+                    asked[name].update((i.type, i.value, i.strength.value) for i in new)
                     jobs[name] = pool.submit(_discover, connector, new)
             frontier = []
             for name, job in jobs.items():

@@ -9,7 +9,8 @@ import os
 
 import dagster as dg
 
-from assets import collection, deadlines, delivery, identities, package, purge, requests, review, sensors
+from assets import collection, deadlines, delivery, identities, package, purge, release, requests, review, sensors
+from assets.dpo import DpoIdentityResource
 from assets.jobs import jobs_defs
 from dsar_pipeline.io_manager import EncryptedIOManager
 from dsar_pipeline.resources import AuditResource, ConnectorsResource, WorkStoreResource
@@ -22,6 +23,8 @@ def _resources(environment: str) -> dict[str, object]:
         "work": work,
         "connectors": ConnectorsResource(),
         "audit": AuditResource(database_url=dg.EnvVar("DSAR_AUDIT_DATABASE_URL"), key=dg.EnvVar("DSAR_AUDIT_KEY")),
+        # embedded: nobody signs in to `dagster dev`; production: the identity the SSO proxy vouches for
+        "dpo": DpoIdentityResource(mode="proxy" if environment == "production" else "none"),
     }
 
 
@@ -40,7 +43,8 @@ EXECUTOR_CONFIG = {
 executor = dg.multiprocess_executor.configured(EXECUTOR_CONFIG)
 
 defs = dg.Definitions.merge(
-    requests.defs, identities.defs, collection.defs, review.defs, package.defs, delivery.defs, sensors.defs,
+    requests.defs, identities.defs, collection.defs, review.defs, release.defs, package.defs, delivery.defs,
+    sensors.defs,
     deadlines.defs, purge.defs, jobs_defs,
     dg.Definitions(resources=_resources(environment), executor=executor),
 )

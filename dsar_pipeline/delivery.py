@@ -1,8 +1,17 @@
-"""Deliver a finished package: upload with SSE-KMS, an expiring link by e-mail, the passphrase by
-SMS, and purge what is no longer needed.
+"""Deliver a finished package: upload with SSE-KMS, an expiring link by e-mail (and one to the CDOC
+copy for ID-card holders), the passphrase by SMS, and purge what is no longer needed.
 
 The link and the passphrase never travel together and are never logged or returned to Dagster:
 the functions here return only non-personal evidence (object key, sizes, hashes, expiry).
+
+Idempotency keys name the package (its SHA-256), so a retried send of the same package never
+reaches the customer twice, while a rebuilt package (new passphrase) is sent anew.
+
+A presigned link lives no longer than the credentials that signed it: signed with temporary
+credentials (an IAM role's session) it dies with the session, hours before the date the mail
+promises. So links are signed with the long-term keys of a presign-only user when
+`DSAR_PRESIGN_ACCESS_KEY_ID`/`DSAR_PRESIGN_SECRET_ACCESS_KEY` are set, and delivery refuses to
+promise a link signed with temporary credentials (deploy/delivery.md).
 """
 
 from __future__ import annotations
@@ -30,6 +39,12 @@ LINK_TEXT = {
     "en": ("The answer to your personal data request",
            "Hello,\n\nThe answer to your personal data request can be downloaded "
            "until {expires}:\n{url}\n\nThe file is encrypted. We send the passphrase separately by SMS.\n"),
+}
+CDOC_TEXT = {
+    "et": "\nID-kaardiga avatav koopia (DigiDoc4, parooli pole vaja):\n{cdoc_url}\n",
+    "lv": "\nKopija, ko var atvērt ar Igaunijas ID karti (DigiDoc4, parole nav vajadzīga):\n{cdoc_url}\n",
+    "ru": "\nКопия, которая открывается ID-картой (DigiDoc4, пароль не нужен):\n{cdoc_url}\n",
+    "en": "\nA copy you can open with your ID card (DigiDoc4, no passphrase needed):\n{cdoc_url}\n",
 }
 SMS_TEXT = {
     "et": "Teie andmepäringu vastuse parool: {passphrase}",
@@ -63,27 +78,58 @@ def upload(client: Any, bucket: str, key: str, path: Path, kms_key_id: str | Non
     return path.stat().st_size, digest.hexdigest()
 
 
+class DeliveryError(RuntimeError):
+    """Delivery cannot keep its promise as configured; one line, no personal data."""
+
+
+def presign_client(client: Any, settings: Mapping[str, str]) -> Any:
+    """The client that signs links: a presign-only user's long-term keys when configured, else
+    `client`, which must then hold long-term keys too (temporary ones would cut the link short)."""
+    import boto3
+
+    key_id, secret = settings.get("DSAR_PRESIGN_ACCESS_KEY_ID"), settings.get("DSAR_PRESIGN_SECRET_ACCESS_KEY")
+    if key_id and secret:
+        return boto3.client("s3", endpoint_url=settings.get("DSAR_S3_ENDPOINT_URL") or None,
+                            region_name=settings.get("DSAR_AWS_REGION") or None, aws_access_key_id=key_id,
+                            aws_secret_access_key=secret)
+    credentials = client._request_signer._credentials  # botocore has no public accessor for a client's keys
+    if credentials is not None and credentials.get_frozen_credentials().token:
+        raise DeliveryError("presigned links signed with temporary credentials expire with them; set "
+                            "DSAR_PRESIGN_ACCESS_KEY_ID and DSAR_PRESIGN_SECRET_ACCESS_KEY (deploy/delivery.md)")
+    return client
+
+
 def deliver(client: Any, settings: Mapping[str, str], *, request_id: str, package: Path, passphrase: str,
-            email: str, phone: str | None, language: str, link_days: int = MAX_LINK_DAYS,
+            email: str, phone: str | None, language: str, package_sha256: str, link_days: int = MAX_LINK_DAYS,
             cdoc: Path | None = None) -> DeliveryEvidence:
-    """Upload the package (and CDOC), mail the link, text the passphrase."""
+    """Upload the package (and CDOC), mail the link(s), text the passphrase."""
     link_days = max(1, min(link_days, MAX_LINK_DAYS))
+    signer = presign_client(client, settings)
     bucket, kms = settings["DSAR_PACKAGE_BUCKET"], settings.get("DSAR_KMS_KEY_ID") or None
     key = f"packages/{request_id}/response.zip"
     size, digest = upload(client, bucket, key, package, kms)
+    if digest != package_sha256:
+        client.delete_object(Bucket=bucket, Key=key)
+        raise DeliveryError("the package changed after it was checked; not delivered")
+    expires = datetime.now(UTC).replace(microsecond=0) + timedelta(days=link_days)
+
+    def link(object_key: str) -> str:
+        return str(signer.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": object_key},
+                                                 ExpiresIn=link_days * 86400))
+
     cdoc_key = None
+    subject, body = LINK_TEXT.get(language, LINK_TEXT["en"])
+    text = body.format(url=link(key), expires=expires.date().isoformat())
     if cdoc is not None:
         cdoc_key = f"packages/{request_id}/response.cdoc"
         upload(client, bucket, cdoc_key, cdoc, kms)
-    expires = datetime.now(UTC).replace(microsecond=0) + timedelta(days=link_days)
-    url = client.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": key},
-                                        ExpiresIn=link_days * 86400)
-    subject, body = LINK_TEXT.get(language, LINK_TEXT["en"])
-    send_mail(settings, to=email, subject=subject, text=body.format(url=url, expires=expires.date().isoformat()),
-              idempotency_key=f"{request_id}-link")
+        text += CDOC_TEXT.get(language, CDOC_TEXT["en"]).format(cdoc_url=link(cdoc_key))
+    version = package_sha256[:16]
+    send_mail(settings, to=email, subject=subject, text=text,
+              idempotency_key=f"{request_id}-link-{version}")
     if phone:
         send_sms(settings, to=phone, text=SMS_TEXT.get(language, SMS_TEXT["en"]).format(passphrase=passphrase),
-                 idempotency_key=f"{request_id}-passphrase")
+                 idempotency_key=f"{request_id}-passphrase-{version}")
     return DeliveryEvidence(key, size, digest, expires, cdoc_key)
 
 

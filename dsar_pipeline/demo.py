@@ -10,7 +10,6 @@ shown by their edge-case name, systems by counts.
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import os
 import sys
@@ -21,10 +20,14 @@ from typing import Any
 
 import httpx
 
-DEMO_STATE = Path(".sandbox/demo")
+from dsar_pipeline.intake.example import DEMO_STATE as EXAMPLE_STATE
+from dsar_pipeline.intake.example import Signer, sign_ticket, ticket_for
+
+DEMO_STATE = EXAMPLE_STATE  # `dsar ticket example` signs with this state's eID: its tickets verify here
 DAGSTER_HOME = Path(".dagster_home")
 OUT = Path("out")
 CONTROLLER_OF_COUNTRY = {"EE": "enefit-ee", "LV": "enefit-lv"}
+MAX_TICKET_FILE_BYTES = 8 * 1024 * 1024
 
 
 def register(subparsers: Any) -> None:
@@ -35,42 +38,21 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--person", default="demo", help="named sandbox person (see `dsar sandbox people`)")
     parser.add_argument("--faults", default="", help="sandbox faults, e.g. volt=down (see `dsar sandbox up --help`)")
     parser.add_argument("--size", type=int, default=1000, help="sandbox population size (default 1000)")
+    parser.add_argument("--ticket", metavar="FILE", type=Path,
+                        help="file this ticket (e.g. from `dsar ticket example`) instead of a generated one")
     parser.add_argument("--json", action="store_true", help="end with one JSON object on the last line")
     parser.set_defaults(func=run)
 
 
-def ticket_for(person: dict[str, Any], now: datetime) -> dict[str, Any]:
-    """An OpenDSR access ticket as the web form would file it for this person."""
-    controller = CONTROLLER_OF_COUNTRY[str(person["country"])]
-    identities = [{"identity_type": "personal_code", "identity_value": person["personal_code"],
-                   "identity_format": "raw", "identity_country": person["country"]}]
-    for kind in ("email", "phone"):
-        if person.get(kind):
-            identities.append({"identity_type": kind, "identity_value": person[kind], "identity_format": "raw"})
-    contacts = {k: person[k] for k in ("email", "phone") if person.get(k)}
-    return {
-        "subject_request_id": f"demo-{person['name']}-{now:%Y%m%dT%H%M%S}",
-        "subject_request_type": "access",
-        "submitted_time": now.isoformat().replace("+00:00", "Z"),
-        "api_version": "1.0",
-        "subject_identities": identities,
-        "status_callback_urls": [],
-        "extensions": {"controller": controller, "language": person.get("language") or "en",
-                       "delivery_contacts": contacts},
-    }
+def control_signer(control_url: str, person_name: str) -> Signer:
+    """Sign as a named person with the running sandbox's eID, over its control API."""
+    def sign(file_name: str, data: bytes) -> bytes:
+        response = httpx.post(f"{control_url}/eid/sign", params={"person": person_name, "file_name": file_name},
+                              content=data, timeout=30)
+        response.raise_for_status()
+        return response.content
 
-
-def sign_ticket(control_url: str, person_name: str, ticket: dict[str, Any]) -> dict[str, Any]:
-    """Have the person sign the request with their (sandbox) eID: an ASiC-E container as evidence."""
-    document = json.dumps(ticket, ensure_ascii=False, sort_keys=True).encode()
-    response = httpx.post(f"{control_url}/eid/sign", params={"person": person_name, "file_name": "request.json"},
-                          content=document, timeout=30)
-    response.raise_for_status()
-    signed = dict(ticket)
-    signed["extensions"] = {**ticket["extensions"], "verification_evidence": {
-        "type": "signed_container", "container": base64.b64encode(response.content).decode(),
-        "file_name": "request.asice"}}
-    return signed
+    return sign
 
 
 def run(args: argparse.Namespace) -> int:
@@ -80,6 +62,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"demo: {message}", file=sys.stderr if args.json else sys.stdout, flush=True)
 
     started = time.monotonic()
+    try:
+        raw_ticket = _read_ticket_file(args.ticket) if args.ticket else None
+    except DemoError as exc:
+        print(f"dsar demo: error: {exc}", file=sys.stderr)
+        return 2
     say(f"starting the sandbox ({args.size} people) ...")
     sandbox = SandboxProcess(DEMO_STATE, size=args.size, faults=args.faults)
     try:
@@ -88,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"dsar demo: error: {exc}", file=sys.stderr)
         return 2
     try:
-        summary = _run_request(args, settings, say)
+        summary = _run_request(args, settings, say, raw_ticket)
     except DemoError as exc:
         print(f"dsar demo: error: {exc}", file=sys.stderr)
         return 2
@@ -105,7 +92,30 @@ class DemoError(RuntimeError):
     """A demo step that cannot go on; one line for the user."""
 
 
-def _run_request(args: argparse.Namespace, settings: dict[str, str], say: Any) -> dict[str, Any]:
+def _read_ticket_file(path: Path) -> bytes:
+    """The ticket file's bytes (it is checked by the inbox sensor, as any ticket)."""
+    try:
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_TICKET_FILE_BYTES + 1)
+    except OSError as exc:
+        raise DemoError(f"cannot read the ticket file: {exc.strerror or type(exc).__name__}") from None
+    if len(raw) > MAX_TICKET_FILE_BYTES:
+        raise DemoError("the ticket file is larger than 8 MiB")
+    return raw
+
+
+def _person_of(raw: bytes, people: dict[str, dict[str, Any]]) -> str | None:
+    """The named sandbox person whose personal code the ticket names (None when none does)."""
+    try:
+        identities = json.loads(raw).get("subject_identities") or []
+        codes = {str(i.get("identity_value")) for i in identities if i.get("identity_type") == "personal_code"}
+    except (ValueError, AttributeError, TypeError):
+        return None
+    return next((name for name, p in people.items() if str(p["personal_code"]) in codes), None)
+
+
+def _run_request(args: argparse.Namespace, settings: dict[str, str], say: Any,
+                 raw_ticket: bytes | None) -> dict[str, Any]:
     from dsar_pipeline.embedded import prepare_home
 
     os.environ.update(settings)
@@ -118,19 +128,30 @@ def _run_request(args: argparse.Namespace, settings: dict[str, str], say: Any) -
     runner.start_step_server()  # preloads the pipeline while the ticket is signed and filed
     control = settings["SANDBOX_CONTROL_URL"]
     people = {p["name"]: p for p in httpx.get(f"{control}/people", timeout=10).json()["people"]}
-    if args.person not in people:
-        raise DemoError(f"no sandbox person named {args.person!r}; known: {', '.join(people)}")
-    now = datetime.now(UTC).replace(microsecond=0)
-    ticket = sign_ticket(control, args.person, ticket_for(people[args.person], now))
-    raw = json.dumps(ticket, ensure_ascii=False).encode()
+    if raw_ticket is not None:
+        raw, person = raw_ticket, _person_of(raw_ticket, people)
+    else:
+        if args.person not in people:
+            raise DemoError(f"no sandbox person named {args.person!r}; known: {', '.join(people)}")
+        person = args.person
+        who = people[person]
+        ticket = ticket_for(who, CONTROLLER_OF_COUNTRY[str(who["country"])], now=datetime.now(UTC))
+        raw = json.dumps(sign_ticket(ticket, control_signer(control, person)), ensure_ascii=False).encode()
     name = f"web-{int(time.time() * 1000)}"
     httpx.post(f"{control}/tickets", params={"name": name}, content=raw, timeout=10).raise_for_status()
-    say(f"signed ticket for {args.person!r} dropped into the inbox")
+    say(f"ticket {'from ' + str(args.ticket) if raw_ticket is not None else 'for ' + repr(person)} dropped "
+        "into the inbox")
     instance = dg.DagsterInstance.get()
     tick = runner.tick(instance)
-    if not tick.runs:
-        raise DemoError(f"the inbox sensor launched no run ({tick.skip_reason or 'ticket rejected'})")
+    if not tick.new_requests:
+        raise DemoError(f"the inbox sensor took no request ({tick.skip_reason or 'ticket rejected'})")
     request_id = tick.new_requests[0]
+    if not tick.runs:
+        status = request_status(instance, request_id)
+        say(f"request {request_id} stopped at intake: identity evidence rejected ({status.get('reason_code')})")
+        return {"request_id": request_id, "person": person, "dagster_home": str(DAGSTER_HOME.resolve()),
+                "status": status["status"], "package": None, "link_outbox": None, "passphrase_outbox": None,
+                "systems": status["systems"]}
     say(f"sensor added request {request_id}; running the request job (dagster home {DAGSTER_HOME}) ...")
     for run_request in tick.runs:
         runner.execute(instance, run_request)
@@ -142,7 +163,7 @@ def _run_request(args: argparse.Namespace, settings: dict[str, str], say: Any) -
         else (None, None, None)
     if package:
         say(f"package fetched through its link: {package}")
-    return {"request_id": request_id, "person": args.person, "dagster_home": str(DAGSTER_HOME.resolve()),
+    return {"request_id": request_id, "person": person, "dagster_home": str(DAGSTER_HOME.resolve()),
             "status": status["status"], "package": str(package) if package else None,
             "link_outbox": str(link_file) if link_file else None,
             "passphrase_outbox": str(passphrase_file) if passphrase_file else None,

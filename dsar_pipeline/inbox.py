@@ -1,9 +1,13 @@
-"""The ticket inbox (an S3 prefix): take each new ticket exactly once.
+"""The ticket inbox (an S3 prefix): take each new ticket exactly once, and verify it there.
 
-A valid ticket is sealed into the work store under its opaque request id and removed from the
-inbox; a re-delivered or duplicate ticket maps to the same request id and starts nothing new; an
-invalid one is moved to `rejected/` and its one-line reason goes to the helpdesk. Nothing else is
-written for an invalid ticket.
+A valid ticket's identity evidence is verified once, here (signature, the signed request document
+against the ticket, signing time, revocation, replay: `intake.verification`); the ticket and that
+verdict are sealed into the work store under its opaque request id and the ticket is removed from
+the inbox. A request whose evidence is `rejected` stops here: it is `refused` (its partition and
+its verdict are recorded for the DPO, the helpdesk gets the reason code) and no run is started, so
+nothing is collected and nothing is built. A re-delivered or duplicate ticket maps to the same
+request id and starts nothing new; an invalid one is moved to `rejected/` and its one-line reason
+goes to the helpdesk. Nothing else is written for an invalid ticket.
 """
 
 from __future__ import annotations
@@ -13,6 +17,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dsar_pipeline.intake import TicketError, parse_ticket
+from dsar_pipeline.intake.verification import (
+    ReplayRegistry,
+    VerificationResult,
+    VerificationStatus,
+    load_configured_trust_anchors,
+    verify_ticket,
+)
 from dsar_pipeline.package.keys import KeyProvider
 from dsar_pipeline.requests import TICKET_OBJECT, seal_ticket
 from dsar_pipeline.workstore import WorkStore
@@ -21,11 +32,26 @@ MAX_TICKET_BYTES = 8 * 1024 * 1024
 REJECTED_PREFIX = "rejected/"
 
 
+@dataclass(frozen=True)
+class Intake:
+    """One new request: its ids and the verdict of its evidence (no personal values)."""
+
+    request_id: str
+    controller: str
+    ticket_ref: str
+    verification: VerificationResult
+
+    @property
+    def refused(self) -> bool:
+        return self.verification.status is VerificationStatus.REJECTED
+
+
 @dataclass
 class InboxTick:
-    accepted: list[tuple[str, str, str]] = field(default_factory=list)  # (request id, controller, ticket ref)
+    accepted: list[Intake] = field(default_factory=list)  # verified or waiting for manual verification
+    refused: list[Intake] = field(default_factory=list)  # evidence rejected: stopped at intake
     duplicates: int = 0
-    rejected: list[tuple[str, str]] = field(default_factory=list)  # (inbox object name, reason)
+    rejected: list[tuple[str, str]] = field(default_factory=list)  # (inbox object name, reason): invalid tickets
 
 
 def _names(client: Any, bucket: str, prefix: str, limit: int) -> Iterator[tuple[str, int]]:
@@ -42,9 +68,11 @@ def _names(client: Any, bucket: str, prefix: str, limit: int) -> Iterator[tuple[
 
 
 def take_tickets(client: Any, settings: Mapping[str, str], store: WorkStore, keys: KeyProvider,
-                 limit: int = 200) -> InboxTick:
+                 replay: ReplayRegistry | None, limit: int = 200) -> InboxTick:
+    """Take up to `limit` tickets; `replay` remembers which signed container served which request."""
     bucket, prefix = settings["DSAR_INBOX_BUCKET"], settings.get("DSAR_INBOX_PREFIX", "tickets/")
     tick = InboxTick()
+    anchors = load_configured_trust_anchors()
     for key, size in list(_names(client, bucket, prefix, limit)):
         name = key[len(prefix):]
         if size > MAX_TICKET_BYTES:
@@ -60,8 +88,10 @@ def take_tickets(client: Any, settings: Mapping[str, str], store: WorkStore, key
         if store.exists(f"{request_id}/{TICKET_OBJECT}"):
             tick.duplicates += 1
         else:
-            seal_ticket(store, keys, request_id, raw)
-            tick.accepted.append((request_id, ticket.controller_id, ticket.subject_request_id))
+            verdict = verify_ticket(ticket, trust_anchors=anchors, replay=replay, request_id=request_id)
+            seal_ticket(store, keys, request_id, raw, verdict)
+            intake = Intake(request_id, ticket.controller_id, ticket.subject_request_id, verdict)
+            (tick.refused if intake.refused else tick.accepted).append(intake)
         client.delete_object(Bucket=bucket, Key=key)
     return tick
 

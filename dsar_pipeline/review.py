@@ -1,5 +1,6 @@
-"""What the DPO must look at before release: weak matches, other people's records, systems that
-failed, identity not verified, data held past retention. Pure functions over collected results.
+"""What the DPO must look at before release: weak and unbound matches, other people's records,
+systems that failed, identity not verified, data held past retention. Pure functions over
+collected results; the release rules themselves are `intake.approval`.
 """
 
 from __future__ import annotations
@@ -11,9 +12,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from connectors.classification import Disposition, classify
+from connectors.classification import Disposition, ReviewCause, classify, review_cause
 from connectors.contract import Record
-from connectors.identity import IdentityType
 from connectors.registry import systems
 from connectors.resolution import IdentityGraph
 from connectors.retention import Period, RetentionFinding, retention_findings
@@ -57,20 +57,32 @@ def review(facts: RequestFacts, graph: IdentityGraph, results: Mapping[str, Syst
            today: date | None = None) -> ReviewOutcome:
     today = today or controller_today(facts.controller)
     records: list[Record] = [r for res in results.values() for r in res.records]
-    codes = {i.value for i in graph.identifiers.values() if i.type is IdentityType.PERSONAL_CODE and i.expandable}
-    dispositions = classify(records, codes)
+    dispositions = classify(records, facts.anchor)
     findings = retention_findings(records, source_rules(), retention_periods(facts.controller), today)
     failed = sorted(name for name, res in results.items() if res.status is SystemStatus.FAILED)
     tally = Counter(d.value for d in dispositions.values())
-    weak = tally.get(Disposition.REVIEW.value, 0) + tally.get(Disposition.OTHER_PERSON.value, 0)
-    policy = os.environ.get("DSAR_RELEASE_POLICY", ReleasePolicy.AUTO_RELEASE.value)
-    gate = approval_gate(identity_verified=facts.verification == "verified", weak_match_count=weak,
-                         incomplete_systems=failed, policy=policy)
+    causes = Counter(review_cause(r).value for r in records if dispositions[r.ref] is Disposition.REVIEW)
+    gate = approval_gate(identity_verified=facts.identity_verified,
+                         weak_matches=causes.get(ReviewCause.WEAK_MATCH.value, 0),
+                         unbound_matches=causes.get(ReviewCause.UNBOUND_IDENTIFIER.value, 0),
+                         other_person=tally.get(Disposition.OTHER_PERSON.value, 0),
+                         incomplete_systems=failed, policy=release_policy())
     return ReviewOutcome(
         dispositions=dispositions, findings=findings, failed_systems=failed,
-        requires_approval=gate.requires_approval, reasons=[str(getattr(r, "value", r)) for r in gate.reasons],
+        requires_approval=gate.requires_approval, reasons=[r.value for r in gate.reasons],
         counts={"release": tally.get("release", 0), "review": tally.get("review", 0),
-                "other_person": tally.get("other_person", 0)})
+                "other_person": tally.get("other_person", 0),
+                "weak_match": causes.get(ReviewCause.WEAK_MATCH.value, 0),
+                "unbound_identifier": causes.get(ReviewCause.UNBOUND_IDENTIFIER.value, 0)})
+
+
+def release_policy() -> ReleasePolicy:
+    """`DSAR_RELEASE_POLICY` (default auto_release); an unknown value is a configuration error."""
+    raw = os.environ.get("DSAR_RELEASE_POLICY", "").strip() or ReleasePolicy.AUTO_RELEASE.value
+    try:
+        return ReleasePolicy(raw)
+    except ValueError:
+        raise ValueError("DSAR_RELEASE_POLICY must be auto_release or always_review") from None
 
 
 def released_records(results: Mapping[str, SystemResult], outcome: ReviewOutcome,

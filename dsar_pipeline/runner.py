@@ -20,7 +20,7 @@ SENSOR = "ticket_inbox_sensor"
 
 @dataclass
 class Tick:
-    new_requests: list[str]
+    new_requests: list[str]  # every new request's partition, refused ones too
     runs: list[dg.RunRequest]
     skip_reason: str | None
 
@@ -39,6 +39,8 @@ def tick(instance: dg.DagsterInstance) -> Tick:
                 request.partitions_def_name, k)]
             instance.add_dynamic_partitions(request.partitions_def_name, fresh)
             new.extend(fresh)
+    for event in result.asset_events or []:  # after the partitions: a refused request's verdict
+        instance.report_runless_asset_event(event)
     runs = [r for r in result.run_requests or [] if not _already_launched(instance, r.run_key)]
     skip = result.skip_reason.skip_message if isinstance(result.skip_reason, dg.SkipReason) else result.skip_reason
     return Tick(new, runs, skip)

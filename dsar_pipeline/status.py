@@ -30,13 +30,21 @@ def metadata_of(record: Any) -> dict[str, Any]:
 
 
 def request_status(instance: dg.DagsterInstance, request_id: str) -> dict[str, Any]:
-    """`status` (delivered | incomplete | awaiting_review | rejected | in_progress) and per-system state."""
+    """`status` (delivered | incomplete | awaiting_review | rejected | in_progress) and per-system state.
+
+    `rejected` is the DPO's rejection, or a request stopped at intake because its identity evidence
+    was rejected (then `reason_code` says why: content_mismatch, stale_signature, replayed, revoked, ...).
+    """
     per_system = {}
     for name in systems():
         meta = latest_metadata(instance, f"{name}_records", request_id)
         per_system[name] = {"status": meta.get("status", "not_run"), "records": int(meta.get("records", 0)),
                             "seconds": float(meta.get("seconds", 0.0))}
     delivery = latest_metadata(instance, "delivery", request_id)
+    intake = latest_metadata(instance, "dsar_request", request_id)
+    if intake.get("verification") == "rejected" and not delivery:
+        return {"request_id": request_id, "status": "rejected", "reason_code": intake.get("reason_code", ""),
+                "systems": per_system}
     status = delivery.get("status") or ("incomplete" if any(s["status"] == "failed" for s in per_system.values())
                                         else "in_progress")
     return {"request_id": request_id, "status": status, "systems": per_system}

@@ -173,7 +173,9 @@ class Federation:
             self.board, {name: h.url for name, h in self.hosts.items()},
             lambda: named_people(population=pop),
             lambda body, name: drop_ticket(s3.url, body, name, REGION), self.check_faults,
-            sign=lambda person, file_name, data: eid.sign_container([(file_name, data)], pop.case(person))),
+            sign=lambda person, file_name, data, level, signing_time: eid.sign_container(
+                [(file_name, data)], pop.case(person), signing_time=signing_time, level=level),
+            revoke=lambda person: eid.revoke(pop.case(person))),
             ports["control"])
         self.settings.update({
             "DSAR_ENV": "embedded",
@@ -216,6 +218,7 @@ class Federation:
             "DSAR_PACKAGE_BUCKET": info.packages_bucket,
             "DSAR_WORK_BUCKET": info.work_bucket,
             "DSAR_KMS_KEY_ID": info.kms_key_id,
+            "DSAR_AUDIT_SIGNING_KEY_ID": info.audit_signing_key_id,
         })
 
     def _start_billing(self, proxy_port: int, state: Path) -> None:

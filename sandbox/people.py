@@ -1,7 +1,8 @@
 """The named edge cases as plain dictionaries: what a tester or a demo needs to file a request.
 
 Only identifiers the person would know about themselves are listed (personal code, e-mail, phone,
-customer number); which system holds what is left for the pipeline to discover.
+customer number, the EICs on their invoices, their Volt account id and portal user name); which
+system holds what is left for the pipeline to discover.
 """
 
 from __future__ import annotations
@@ -24,6 +25,10 @@ def named_people(seed: int = DEFAULT_SEED, size: int = DEFAULT_SIZE,
     for name, description in CASES.items():
         person = pop.case(name)
         customers = pop.customer_of(person.key)
+        meters = [m.eic for c in customers for m in pop.meters_of(c.id)]
+        volt = next((a.id for a in pop.volt_accounts if a.person_key == person.key), None)
+        portal = next((u.username for u in pop.portal_users if u.person_key == person.key), None)
+        hub = next((h.customer_eic for h in pop.hub_customers if h.person_key == person.key), None)
         people.append({
             "name": name,
             "description": description,
@@ -35,5 +40,9 @@ def named_people(seed: int = DEFAULT_SEED, size: int = DEFAULT_SIZE,
             "country": person.country,
             "language": person.language,
             "customer_id": customers[0].id if customers else None,
+            "metering_point_eics": meters,
+            "customer_eic": hub,
+            "volt_account_id": volt,
+            "portal_username": portal,
         })
     return people

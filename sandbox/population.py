@@ -42,6 +42,8 @@ CASES: dict[str, str] = {
     "unknown": "person unknown to every system",
     "latvian": "Latvian customer of Enefit SIA",
     "sole-trader": "sole trader (FIE) with 10 metering points",
+    "impostor": "customer with one contract who tries to obtain another person's data (adds their identifiers)",
+    "stranger": "customer whose identifiers an impostor adds: data in all five systems",
 }
 
 FAKER_LOCALE = {"et": "et_EE", "lv": "lv_LV", "ru": "ru_RU"}
@@ -435,6 +437,20 @@ def _named_cases(b: _Builder) -> None:
     b.portal_user(lv, cust.id, eid=True, logins=6)
     b.calls(lv, 3, cust.id)
     b.credit_check(cust, datetime.combine(years(4), datetime.min.time(), UTC), 712, "approved")
+
+    impostor = b.person("impostor", "EE", "et")
+    cust = b.customer(impostor, years(1.5))
+    b.contract(cust, impostor, years(1.5), None, meters=1, address=impostor.address)
+    b.hub_customer(impostor)
+    b.portal_user(impostor, cust.id, eid=True, logins=3)
+
+    stranger = b.person("stranger", "EE", "et")
+    cust = b.customer(stranger, years(2.5))
+    b.contract(cust, stranger, years(2.5), None, meters=1, address=stranger.address)
+    b.hub_customer(stranger)
+    b.volt_account(stranger, google=False, sessions=8, customer_id=cust.id)
+    b.portal_user(stranger, cust.id, eid=True, logins=5)
+    b.calls(stranger, 3, cust.id, chatbot_share=0.0, matched_share=1.0)
 
     trader = b.person("sole-trader", "EE", "et")
     cust = b.customer(trader, years(3.5), kind="sole_trader")

@@ -42,11 +42,11 @@ class _Match:
 
     @property
     def strength(self) -> Strength:
-        return Strength.STRONG if any(i.is_strong for i in self.found_by) else Strength.WEAK
+        return Strength.best(self.found_by)
 
     def via(self, table: str) -> tuple[str, ...]:
         """Path for what this customer reveals: the best identifier's path, then the table read."""
-        best = min(self.found_by, key=lambda i: (not i.is_strong, len(i.via)))
+        best = min(self.found_by, key=lambda i: (-i.strength.rank, len(i.via)))
         return (*best.via, f"billing.{table}")
 
 

@@ -44,12 +44,12 @@ class _FoundUser:
 
     @property
     def strength(self) -> Strength:
-        return Strength.STRONG if any(i.is_strong for i in self.matched_by) else Strength.WEAK
+        return Strength.best(self.matched_by)
 
     @property
     def via(self) -> tuple[str, ...]:
         """The look-up path through the strongest identifier that found the user."""
-        best = next((i for i in self.matched_by if i.is_strong), self.matched_by[0])
+        best = max(self.matched_by, key=lambda i: i.strength.rank)  # the first of the strongest
         return (*best.via, VIA)
 
 

@@ -34,13 +34,14 @@ _EXPORTS: dict[str, str] = {
     "compute_deadline": "deadlines",
     "deadline_for_ticket": "deadlines",
     # approval
-    "ApprovalDecision": "approval",
+    "Approval": "approval",
     "Decision": "approval",
     "GateOutcome": "approval",
+    "ReleaseBinding": "approval",
     "ReleasePolicy": "approval",
     "ReviewReason": "approval",
     "approval_gate": "approval",
-    "may_deliver": "approval",
+    "delivery_gate": "approval",
     # audit
     "AuditTrail": "audit",
     "AuditEventType": "audit_chain",

@@ -1,29 +1,27 @@
-"""The approval gate in front of delivery, and the DPO's decision.
+"""The release rules: when a package may leave without a DPO, and what a DPO's approval covers.
 
-Why a pure function: whether a package may leave without a human look is the most consequential
-rule in the pipeline (a wrong release discloses one person's data to another). Keeping it free of
-I/O makes it trivially testable and lets the Dagster asset, the CLI and the UI all ask the same
-question. Review is forced whenever anything is uncertain - identity not verified, records
-reached only through weak identifiers (shared household phones), a system that failed or
-answered incompletely; otherwise the controller's policy decides.
+Why pure functions: whether a package leaves is the most consequential rule in the pipeline (a
+wrong release discloses one person's data to another). These are the functions production runs,
+with the policy production uses (`DSAR_RELEASE_POLICY`, default `auto_release`), and the tests
+exercise exactly them.
+
+Released without a DPO (`auto_release`): a package whose request's identity was *verified* (the
+signed request document is this ticket, fresh, not replayed, signer not revoked, signer = subject),
+every system was searched completely, and every record found is `release` (bound to the verified
+personal code); not one record waits in review (weak or unbound match) or holds another person's
+personal code. Anything else waits for the DPO, and `always_review` makes every package wait.
+
+An approval is bound to what the DPO saw: the SHA-256 of every sealed intermediate the package was
+built from (the review among them), of the package file and of its manifest. Delivery ships only
+when all of them are still the same; re-materialising anything upstream voids the approval.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import datetime
+import hmac
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING
-
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-
-if TYPE_CHECKING:
-    from .audit import AuditTrail
-    from .audit_chain import AuditEvent
-
-_USER_ID = re.compile(r"^[a-z][a-z0-9._-]{1,63}$")
 
 
 class ReleasePolicy(StrEnum):
@@ -38,6 +36,8 @@ class ReviewReason(StrEnum):
 
     IDENTITY_NOT_VERIFIED = "identity_not_verified"
     WEAK_MATCHES = "weak_matches"
+    UNBOUND_IDENTIFIER = "unbound_identifier"
+    OTHER_PERSON = "other_person"
     INCOMPLETE_SYSTEMS = "incomplete_systems"
     POLICY_ALWAYS_REVIEW = "policy_always_review"
 
@@ -53,103 +53,119 @@ class GateOutcome:
 def approval_gate(
     *,
     identity_verified: bool,
-    weak_match_count: int,
+    weak_matches: int,
+    unbound_matches: int,
+    other_person: int,
     incomplete_systems: Iterable[str],
-    policy: ReleasePolicy | str = ReleasePolicy.ALWAYS_REVIEW,
+    policy: ReleasePolicy | str,
 ) -> GateOutcome:
-    """Decide whether delivery needs DPO approval.
-
-    Review is mandatory when the identity is not verified, when any record was matched only
-    weakly, or when any system is incomplete (failed, timed out, partial); ``policy`` only
-    decides the clean case. The default policy is the cautious one.
-    """
-    if weak_match_count < 0:
-        raise ValueError("weak_match_count cannot be negative")
-    reasons: list[ReviewReason] = []
-    if not identity_verified:
-        reasons.append(ReviewReason.IDENTITY_NOT_VERIFIED)
-    if weak_match_count > 0:
-        reasons.append(ReviewReason.WEAK_MATCHES)
-    if list(incomplete_systems):
-        reasons.append(ReviewReason.INCOMPLETE_SYSTEMS)
+    """Decide whether delivery needs DPO approval; `policy` only decides the clean case."""
+    if min(weak_matches, unbound_matches, other_person) < 0:
+        raise ValueError("record counts cannot be negative")
+    checks = (
+        (not identity_verified, ReviewReason.IDENTITY_NOT_VERIFIED),
+        (weak_matches > 0, ReviewReason.WEAK_MATCHES),
+        (unbound_matches > 0, ReviewReason.UNBOUND_IDENTIFIER),
+        (other_person > 0, ReviewReason.OTHER_PERSON),
+        (bool(list(incomplete_systems)), ReviewReason.INCOMPLETE_SYSTEMS),
+    )
+    reasons = [reason for failed, reason in checks if failed]
     if not reasons and ReleasePolicy(policy) is ReleasePolicy.ALWAYS_REVIEW:
         reasons.append(ReviewReason.POLICY_ALWAYS_REVIEW)
     return GateOutcome(requires_approval=bool(reasons), reasons=tuple(reasons))
 
 
 class Decision(StrEnum):
-    """The DPO's verdict on a package."""
+    """The DPO's verdict on a request's package."""
 
-    APPROVED = "approved"
+    PENDING = "pending"
+    APPROVE = "approve"
+    REJECT = "reject"
+
+
+@dataclass(frozen=True)
+class ReleaseBinding:
+    """What an approval covers: digests of the sealed inputs, the package file and its manifest."""
+
+    inputs: Mapping[str, str]  # asset name -> SHA-256 of its sealed object for the request
+    package_sha256: str
+    manifest_sha256: str
+
+    def differences(self, current: ReleaseBinding) -> list[str]:
+        """Names of what changed since the approval ([] when the same package of the same inputs)."""
+        changed = sorted(name for name in set(self.inputs) | set(current.inputs)
+                         if not _same(self.inputs.get(name), current.inputs.get(name)))
+        if not _same(self.package_sha256, current.package_sha256):
+            changed.append("package")
+        if not _same(self.manifest_sha256, current.manifest_sha256):
+            changed.append("manifest")
+        return changed
+
+
+def _same(a: str | None, b: str | None) -> bool:
+    return a is not None and b is not None and hmac.compare_digest(a, b)
+
+
+@dataclass(frozen=True)
+class Approval:
+    """The DPO's decision on one request, as the release step reads it."""
+
+    decision: Decision = Decision.PENDING
+    decided_by: str = ""
+    authenticated: bool = False
+    binding: ReleaseBinding | None = None
+    include_review_records: bool = False
+    notes: dict[str, str] = field(default_factory=dict)
+
+
+class DeliveryState(StrEnum):
+    """What happens to a package now; the words the DPO, the helpdesk and `dsar demo` see."""
+
+    DELIVER = "deliver"
+    INCOMPLETE = "incomplete"
+    AWAITING_REVIEW = "awaiting_review"
     REJECTED = "rejected"
 
 
-class ApprovalDecision(BaseModel):
-    """Who decided what, when, with a note.
+@dataclass(frozen=True)
+class DeliveryVerdict:
+    state: DeliveryState
+    reason: str  # a code: auto_release, approved, approval_void, approval_needed, ...
+    changed: tuple[str, ...] = ()
 
-    ``decided_by`` is the DPO's user id in the pipeline (staff account), never data about the
-    data subject. The note may mention the case; it is kept with the decision, while the audit
-    trail stores only its SHA-256 and length (see :func:`audit_payload`).
+
+def delivery_gate(*, requires_approval: bool, failed_systems: Iterable[str], approval: Approval,
+                  current: ReleaseBinding | None) -> DeliveryVerdict:
+    """May this package go now? `current` is the binding of the package as it is at delivery time.
+
+    A rejection always wins. An approval counts only for the very package and inputs it was given
+    for. Without one, an incomplete package never leaves, and one that needs review waits.
     """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    request_id: str = Field(pattern=r"^r-[0-9a-z]{26}$")
-    decided_by: str
-    decided_at: datetime
-    decision: Decision
-    note: str = Field(default="", max_length=2000)
-
-    @field_validator("decided_by")
-    @classmethod
-    def _user_id(cls, value: str) -> str:
-        if not _USER_ID.fullmatch(value):
-            raise ValueError("must be a lowercase user id (letters, digits, '.', '_', '-')")
-        return value
-
-    @field_validator("decided_at")
-    @classmethod
-    def _aware(cls, value: datetime) -> datetime:
-        if value.tzinfo is None or value.utcoffset() is None:
-            raise ValueError("must carry a UTC offset")
-        return value
-
-    def audit_payload(self) -> dict[str, object]:
-        """The decision as audit-trail payload: no free text, only the note's hash and length."""
-        import hashlib
-
-        return {
-            "decided_by": self.decided_by,
-            "decision": self.decision.value,
-            "note_sha256": hashlib.sha256(self.note.encode("utf-8")).hexdigest(),
-            "note_chars": len(self.note),
-        }
-
-
-def may_deliver(gate: GateOutcome, decision: ApprovalDecision | None) -> bool:
-    """True when delivery may go ahead: no approval needed, or the DPO approved."""
-    if decision is not None and decision.decision is Decision.REJECTED:
-        return False
-    if not gate.requires_approval:
-        return True
-    return decision is not None and decision.decision is Decision.APPROVED
-
-
-def record_decision(trail: AuditTrail, decision: ApprovalDecision) -> AuditEvent:
-    """Append the decision to the request's audit trail as an ``approved`` or ``rejected`` event."""
-    from .audit_chain import AuditEventType
-
-    kind = AuditEventType.APPROVED if decision.decision is Decision.APPROVED else AuditEventType.REJECTED
-    return trail.append(decision.request_id, kind, decision.audit_payload(), occurred_at=decision.decided_at)
+    if approval.decision is Decision.REJECT:
+        return DeliveryVerdict(DeliveryState.REJECTED, "rejected_by_dpo")
+    if approval.decision is Decision.APPROVE:
+        if approval.binding is None or current is None:
+            return DeliveryVerdict(DeliveryState.AWAITING_REVIEW, "approval_void", ("binding",))
+        changed = approval.binding.differences(current)
+        if changed:
+            return DeliveryVerdict(DeliveryState.AWAITING_REVIEW, "approval_void", tuple(changed))
+        return DeliveryVerdict(DeliveryState.DELIVER, "approved")
+    if list(failed_systems):
+        return DeliveryVerdict(DeliveryState.INCOMPLETE, "systems_failed")
+    if requires_approval:
+        return DeliveryVerdict(DeliveryState.AWAITING_REVIEW, "approval_needed")
+    return DeliveryVerdict(DeliveryState.DELIVER, "auto_release")
 
 
 __all__ = [
-    "ApprovalDecision",
+    "Approval",
     "Decision",
+    "DeliveryState",
+    "DeliveryVerdict",
     "GateOutcome",
+    "ReleaseBinding",
     "ReleasePolicy",
     "ReviewReason",
     "approval_gate",
-    "may_deliver",
-    "record_decision",
+    "delivery_gate",
 ]

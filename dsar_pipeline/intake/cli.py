@@ -144,16 +144,30 @@ def cmd_check(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _identity_option(text: str) -> tuple[str, str]:
+    """`TYPE=VALUE` of `--identity` (the value is checked with the ticket, so it is never echoed here)."""
+    from .ticket import IdentityType
+
+    kind, sep, value = text.partition("=")
+    if not sep or not value:
+        raise argparse.ArgumentTypeError("must be TYPE=VALUE")
+    if kind not in {t.value for t in IdentityType}:
+        raise argparse.ArgumentTypeError(f"TYPE must be one of {', '.join(t.value for t in IdentityType)}")
+    return kind, value
+
+
 def cmd_example(args: argparse.Namespace) -> int:
-    """Print a valid example ticket for the controller's sandbox person."""
+    """Print a ticket signed by a sandbox person's eID over exactly the request it prints."""
     from ..profiles import is_valid_controller_id, list_controllers
     from .example import ExampleError, example_ticket_json
 
     controller = args.controller
     if not is_valid_controller_id(controller) or controller not in list_controllers():
         return _fail(f"unknown controller (known: {', '.join(list_controllers())})")
+    warnings.simplefilter("ignore")
     try:
-        text = example_ticket_json(controller)
+        text = example_ticket_json(controller, person=args.person, language=args.language,
+                                   identities=args.identity, email=args.email, phone=args.phone)
     except ExampleError as exc:
         return _fail(f"cannot build an example ticket: {exc}")
     except Exception as exc:
@@ -174,8 +188,10 @@ def add_ticket_commands(subparsers: Any) -> None:
     check.set_defaults(func=cmd_check)
     example = subparsers.add_parser(
         "example",
-        help="print a valid example ticket for a sandbox person",
-        description="Print a valid example ticket (JSON) for the sandbox person of a controller.",
+        help="print a ticket signed with a sandbox person's eID",
+        description="Print a ticket (JSON) signed with the sandbox eID of a named sandbox person over exactly the "
+                    "request it prints, extra identities and contacts included: any request a person could sign "
+                    "with their own card. It needs nothing running; `dsar demo --ticket FILE` files it.",
     )
     example.add_argument(
         "--controller",
@@ -183,6 +199,14 @@ def add_ticket_commands(subparsers: Any) -> None:
         metavar="ID",
         help="enefit-ee (default), enefit-lv, kilowats-lv, enertek-lv or set-lv",
     )
+    example.add_argument("--person", metavar="NAME",
+                         help="named sandbox person who signs (default: the controller's; see `dsar sandbox people`)")
+    example.add_argument("--language", choices=("et", "lv", "ru", "en"), help="language of the letter")
+    example.add_argument("--identity", metavar="TYPE=VALUE", action="append", default=[], type=_identity_option,
+                         help="one more subject identity (repeatable); TYPE: personal_code, email, phone, "
+                              "customer_number, metering_point_eic, customer_eic, volt_account_id, portal_username")
+    example.add_argument("--email", metavar="ADDR", help="delivery e-mail (the link) instead of the person's own")
+    example.add_argument("--phone", metavar="NUMBER", help="delivery phone (the passphrase SMS) instead of the person's")
     example.set_defaults(func=cmd_example)
 
 

@@ -23,6 +23,7 @@ _EE_LT_RE = re.compile(r"^[0-9]{11}$")
 _LV_RE = re.compile(r"^[0-9]{6}-?[0-9]{5}$")
 _PHONE_RE = re.compile(r"^\+[0-9][0-9 ()./-]{4,23}$")
 _CUSTOMER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,31}$")
+_ACCOUNT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$")
 MAX_EMAIL_CHARS = 254
 
 
@@ -126,12 +127,31 @@ def normalise_customer_number(value: str) -> str:
     return value
 
 
+def normalise_eic(value: str) -> str:
+    """An Energy Identification Code (16 characters, valid check character), upper case."""
+    from stdnum.eu import eic
+
+    try:
+        return str(eic.validate(value))
+    except stdnum_exc.ValidationError as exc:
+        raise IdentityError(f"not a valid EIC ({_stdnum_reason(exc)})") from None
+
+
+def normalise_account_name(value: str) -> str:
+    """An account id or user name of one of the systems (Volt account id, portal user name)."""
+    if not _ACCOUNT_RE.fullmatch(value):
+        raise IdentityError("not a valid account name (1-128 letters, digits or . _ @ + -)")
+    return value
+
+
 __all__ = [
     "COUNTRY_ADJECTIVE",
     "IdentityError",
     "PersonalCodeCountry",
     "compact_personal_code",
+    "normalise_account_name",
     "normalise_customer_number",
+    "normalise_eic",
     "normalise_email",
     "normalise_personal_code",
     "normalise_phone",

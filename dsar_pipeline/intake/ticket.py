@@ -65,6 +65,9 @@ from pydantic import (
     model_validator,
 )
 
+from connectors.identity import Identifier
+from connectors.identity import IdentityType as SearchType
+
 from ..profiles import ControllerProfile, Language, ProfileError, is_valid_controller_id, load_profile
 from . import identities
 from .request_ids import check_subject_request_id, derive_request_id
@@ -100,12 +103,29 @@ class RequestType(StrEnum):
 
 
 class IdentityType(StrEnum):
-    """Identifiers the systems can be searched by."""
+    """Identifiers the systems can be searched by (the personal code is the anchor, the rest are claims)."""
 
     PERSONAL_CODE = "personal_code"
     EMAIL = "email"
     PHONE = "phone"
     CUSTOMER_NUMBER = "customer_number"
+    METERING_POINT_EIC = "metering_point_eic"
+    CUSTOMER_EIC = "customer_eic"
+    VOLT_ACCOUNT_ID = "volt_account_id"
+    PORTAL_USERNAME = "portal_username"
+
+
+SEARCH_TYPES: dict[IdentityType, SearchType] = {
+    IdentityType.PERSONAL_CODE: SearchType.PERSONAL_CODE,
+    IdentityType.EMAIL: SearchType.EMAIL,
+    IdentityType.PHONE: SearchType.PHONE,
+    IdentityType.CUSTOMER_NUMBER: SearchType.CUSTOMER_ID,
+    IdentityType.METERING_POINT_EIC: SearchType.METERING_POINT_EIC,
+    IdentityType.CUSTOMER_EIC: SearchType.CUSTOMER_EIC,
+    IdentityType.VOLT_ACCOUNT_ID: SearchType.VOLT_ACCOUNT_ID,
+    IdentityType.PORTAL_USERNAME: SearchType.PORTAL_USERNAME,
+}
+"""The ticket's identity types as the connectors' identifier types (one model from intake to the systems)."""
 
 
 class IdentityFormat(StrEnum):
@@ -260,6 +280,7 @@ class Ticket(_Strict):
     extensions: TicketExtensions
 
     _request_id: str | None = PrivateAttr(default=None)
+    _identifiers: tuple[Identifier, ...] = PrivateAttr(default=())
 
     @field_validator("subject_request_id")
     @classmethod
@@ -330,6 +351,7 @@ class Ticket(_Strict):
         if self.extensions.language is None:
             self.extensions.language = profile.default_language
         self.subject_identities = _normalise_identities(self.subject_identities, profile)
+        self._identifiers = tuple(_identifier(i) for i in self.subject_identities)
         if self.extensions.delivery_contacts.phone is None and self.extensions.id_card_certificate is None:
             raise FieldProblem(
                 "extensions.delivery_contacts.phone",
@@ -376,6 +398,12 @@ class Ticket(_Strict):
                 return (identity.identity_country or self.profile.country, identity.identity_value)
         return None
 
+    @property
+    def identifiers(self) -> tuple[Identifier, ...]:
+        """The identities as the systems are searched with them, built once here: the personal code is
+        the anchor, every other identity a claim that stays unbound until a record binds it to the anchor."""
+        return self._identifiers
+
     def identities_of(self, identity_type: IdentityType) -> list[str]:
         """All normalised values of one identity type."""
         return [i.identity_value for i in self.subject_identities if i.identity_type is identity_type]
@@ -407,6 +435,14 @@ class Ticket(_Strict):
         }
 
 
+def _identifier(identity: SubjectIdentity) -> Identifier:
+    """The connectors' identifier for a validated ticket identity."""
+    kind = SEARCH_TYPES[identity.identity_type]
+    if identity.identity_type is IdentityType.PERSONAL_CODE:
+        return Identifier.anchor(identity.identity_value)
+    return Identifier.claimed(kind, identity.identity_value)
+
+
 def _normalise_identities(items: list[SubjectIdentity], profile: ControllerProfile) -> list[SubjectIdentity]:
     """Validate each identity in the controller's context and return canonical copies."""
     seen: set[tuple[str, str]] = set()
@@ -429,8 +465,12 @@ def _normalise_identities(items: list[SubjectIdentity], profile: ControllerProfi
                 value = identities.normalise_email(identity.identity_value)
             elif kind is IdentityType.PHONE:
                 value = identities.normalise_phone(identity.identity_value)
-            else:
+            elif kind is IdentityType.CUSTOMER_NUMBER:
                 value = identities.normalise_customer_number(identity.identity_value)
+            elif kind in (IdentityType.METERING_POINT_EIC, IdentityType.CUSTOMER_EIC):
+                value = identities.normalise_eic(identity.identity_value)
+            else:
+                value = identities.normalise_account_name(identity.identity_value)
         except identities.IdentityError as exc:
             raise FieldProblem(f"{where}.identity_value", str(exc)) from None
         key = (kind.value, value.lower() if kind is IdentityType.EMAIL else value)
@@ -442,6 +482,7 @@ def _normalise_identities(items: list[SubjectIdentity], profile: ControllerProfi
 
 
 __all__ = [
+    "SEARCH_TYPES",
     "DeliveryContacts",
     "EvidenceType",
     "FieldProblem",

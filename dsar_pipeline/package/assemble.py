@@ -25,7 +25,7 @@ from dsar_pipeline.package.cdoc import write_cdoc
 from dsar_pipeline.package.encrypted_staging import EncryptedStaging
 from dsar_pipeline.package.export import write_export
 from dsar_pipeline.package.keys import KeyProvider
-from dsar_pipeline.package.manifest import write_manifest
+from dsar_pipeline.package.manifest import MANIFEST_PATH, write_manifest
 from dsar_pipeline.package.redaction import (
     AGENT_IDENTITY,
     AGENT_NAME_IN_TEXT,
@@ -36,6 +36,7 @@ from dsar_pipeline.package.redaction import (
     write_recordings,
 )
 from dsar_pipeline.package.report import write_report
+from dsar_pipeline.package.staging import StagedFile
 from dsar_pipeline.profiles import load_profile
 from dsar_pipeline.requests import RequestFacts
 from dsar_pipeline.review import ReviewOutcome, released_records, source_rules
@@ -43,15 +44,23 @@ from dsar_pipeline.review import ReviewOutcome, released_records, source_rules
 LETTER_PATH = "letter/letter.html"
 
 
+class StagingMismatchError(Exception):
+    """What is in the staging now is not what the export step staged: a package must never lose
+    (or gain, or change) a file silently. Messages hold counts and positions only, never names."""
+
+
 @dataclass
 class StagedContents:
-    """What was staged for one request (counts only: safe to show)."""
+    """What was staged for one request: counts (safe to show) and, for `seal_package` to check the
+    staging against, the ordered (name, size, sha256) of every staged file. It travels between the
+    steps through the encrypted IO manager, out of reach of whoever can edit the staging folder."""
 
     files: int
     records: int
     withheld: dict[str, int] = field(default_factory=dict)
     complete: bool = True
     systems: dict[str, dict[str, Any]] = field(default_factory=dict)
+    staged: tuple[StagedFile, ...] = ()
 
 
 @dataclass
@@ -62,6 +71,7 @@ class SealedPackage:
     files: int
     complete: bool
     cdoc_path: Path | None = None
+    manifest_sha256: str = ""  # of manifest.json inside the package: what a DPO's approval is bound to
 
 
 def staging_for(root: Path, request_id: str, keys: KeyProvider) -> EncryptedStaging:
@@ -102,8 +112,28 @@ def stage_contents(staging: EncryptedStaging, facts: RequestFacts, results: Mapp
                            **found.context_fields(statuses))
     with staging.create(LETTER_PATH) as handle:
         handle.write(render_letter(letter).encode("utf-8"))
-    return StagedContents(files=len(staging.files()), records=len(released), withheld=withheld,
-                          complete=not outcome.failed_systems, systems=outcomes)
+    staged = tuple(staging.files())
+    return StagedContents(files=len(staged), records=len(released), withheld=withheld,
+                          complete=not outcome.failed_systems, systems=outcomes, staged=staged)
+
+
+def check_staged(found: list[StagedFile], expected: tuple[StagedFile, ...]) -> None:
+    """Refuse unless `found` is exactly `expected`: same files, same order, sizes and hashes.
+
+    Why here and not only in the manifest: the manifest is built from the staging's own index, so a
+    file dropped from the index (e.g. the log cut at a record boundary) would be missing from the
+    manifest too and the package check would still pass.
+    """
+    if not expected:
+        raise StagingMismatchError("the export step's list of staged files is missing (staged by an older "
+                                   "version?): re-run portability_export")
+    if list(found) == list(expected):
+        return
+    first = next((i for i, (a, b) in enumerate(zip(found, expected, strict=False)) if a != b),
+                 min(len(found), len(expected)))
+    raise StagingMismatchError(f"the staging holds {len(found)} files where the export step staged "
+                               f"{len(expected)}, first difference at position {first + 1}: "
+                               "re-run portability_export")
 
 
 STAFF_KINDS = (AGENT_IDENTITY, AGENT_NAME_IN_TEXT, AGENT_SPEAKER_LABEL)
@@ -125,10 +155,22 @@ def _withheld(outcome: ReviewOutcome, recordings: Any) -> dict[str, int]:
 
 def seal_package(staging: EncryptedStaging, facts: RequestFacts, contents: StagedContents, out_dir: Path,
                  passphrase: str) -> SealedPackage:
-    """Manifest, AES-256 ZIP (and CDOC when the ticket carries an ID-card certificate); staging emptied."""
+    """Manifest, AES-256 ZIP (and CDOC when the ticket carries an ID-card certificate); staging emptied.
+
+    Refuses (`StagingMismatchError`) unless the staging holds exactly what `stage_contents` staged,
+    before the manifest is built from it and again once the archives are written.
+    """
+    check_staged(staging.files(), contents.staged)
     out_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    write_manifest(staging, request_id=facts.request_id, controller=facts.controller, systems=contents.systems,
-                   generated_at=datetime.now(UTC).replace(microsecond=0))
+    manifest = write_manifest(staging, request_id=facts.request_id, controller=facts.controller,
+                              systems=contents.systems, generated_at=datetime.now(UTC).replace(microsecond=0))
+    expected = tuple(staging.files())
+    if not expected or expected[-1].name != MANIFEST_PATH:
+        raise StagingMismatchError("the manifest is not the last staged file: re-run portability_export")
+    check_staged(list(expected[:-1]), contents.staged)
+    listed = tuple(StagedFile(e["path"], e["size"], e["sha256"]) for e in manifest["files"])
+    if listed != contents.staged:
+        raise StagingMismatchError("the manifest does not list exactly the staged files: re-run portability_export")
     path = out_dir / "response.zip"
     with path.open("wb") as out:
         write_staging_as_zip(staging, out, passphrase)
@@ -138,7 +180,8 @@ def seal_package(staging: EncryptedStaging, facts: RequestFacts, contents: Stage
         files = [(f.name, (lambda name=f.name: staging.open(name))) for f in staging.files()]
         with cdoc_path.open("wb") as out:
             write_cdoc(files, facts.certificate_der, out)
-    files = len(staging.files())
+    check_staged(staging.files(), expected)  # nothing lost while archiving either
+    files = len(expected)
     staging.remove_all()
     digest = hashlib.sha256()
     with path.open("rb") as handle:

@@ -362,7 +362,7 @@ def test_a_household_members_customer_is_someone_elses(connector: BillingConnect
     """household-b's request reaches household-a's customer through the shared phone: never released."""
     hb = pop.case("household-b")
     records = list(connector.collect(person_ids(pop, "household-b")))
-    decided = classify(records, {code(hb.personal_code)})
+    decided = classify(records, code(hb.personal_code))
     assert records and set(decided.values()) == {Disposition.OTHER_PERSON}
 
 

@@ -12,25 +12,26 @@ from connectors.classification import Disposition
 from connectors.identity import IdentityType
 from connectors.registry import build_connectors
 from connectors.resolution import expand
-from dsar_pipeline.collection import SystemStatus, collect_system, subject_identifiers
+from dsar_pipeline.collection import SystemStatus, collect_system
 from dsar_pipeline.requests import RequestFacts
 from dsar_pipeline.review import review
+from tests.identifiers import ticket_identifiers
 
 
 def facts_for(person, identities) -> RequestFacts:
     return RequestFacts(
         request_id="r-test", subject_request_id="t", controller="enefit-ee" if person.country == "EE" else "enefit-lv",
-        language="en", request_type="access", identities=tuple(identities), delivery_email=None, delivery_phone=None,
+        language="en", request_type="access", identifiers=identities, delivery_email=None, delivery_phone=None,
         certificate_der=None, received_date=date(2026, 11, 1), due_date=date(2026, 12, 1), verification="verified",
         verification_reason=None, callback_urls=())
 
 
 def search(federation, name: str, kinds: tuple[str, ...] = ("personal_code", "email", "phone")):
     person = federation.population.case(name)
-    identities = [(k, getattr(person, k)) for k in kinds if getattr(person, k)]
+    identities = ticket_identifiers([(k, getattr(person, k)) for k in kinds if getattr(person, k)])
     connectors = build_connectors(federation.settings)
     try:
-        graph = expand(subject_identifiers(identities), connectors)
+        graph = expand(identities, connectors)
         results = {n: collect_system(c, graph) for n, c in connectors.items()}
     finally:
         for connector in connectors.values():
@@ -94,7 +95,7 @@ def test_unknown_person_gets_no_data_held_from_every_system(federation) -> None:
     assert set(results) == {"billing", "volt", "recordings", "portal", "avp"}
     for result in results.values():
         assert result.status is SystemStatus.COMPLETE and result.records == []
-    assert outcome.counts == {"release": 0, "review": 0, "other_person": 0}
+    assert outcome.counts == {"release": 0, "review": 0, "other_person": 0, "weak_match": 0, "unbound_identifier": 0}
 
 
 def test_ended_contract_is_flagged_past_retention(federation) -> None:

@@ -1,98 +1,95 @@
-"""The approval gate before delivery, and the DPO's decision record."""
+"""The release rules production runs, with the policy production uses (`DSAR_RELEASE_POLICY`, default
+auto_release): which packages leave without a DPO, and what a DPO's approval covers."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
-from pydantic import ValidationError
 
-from dsar_pipeline.intake import (
-    ApprovalDecision,
+from dsar_pipeline.intake.approval import (
+    Approval,
     Decision,
+    DeliveryState,
+    ReleaseBinding,
     ReleasePolicy,
     ReviewReason,
     approval_gate,
-    may_deliver,
+    delivery_gate,
 )
+from dsar_pipeline.review import release_policy
 
-REQUEST_ID = "r-0123456789abcdefghjkmnpqrs"
-
-
-def gate(**overrides):
-    values = {"identity_verified": True, "weak_match_count": 0, "incomplete_systems": [],
-              "policy": ReleasePolicy.AUTO_RELEASE}
-    values.update(overrides)
-    return approval_gate(**values)
+CLEAN = {"identity_verified": True, "weak_matches": 0, "unbound_matches": 0, "other_person": 0,
+         "incomplete_systems": []}
+BINDING = ReleaseBinding(inputs={"review_findings": "a" * 64, "response_package": "b" * 64},
+                         package_sha256="c" * 64, manifest_sha256="d" * 64)
 
 
-def test_clean_case_with_auto_release_needs_no_approval():
-    outcome = gate()
-    assert not outcome.requires_approval and outcome.reasons == ()
+def production_gate(**changes):
+    """`approval_gate` as `dsar_pipeline.review.review` calls it, policy from the environment."""
+    return approval_gate(**{**CLEAN, **changes}, policy=release_policy())
 
 
-def test_clean_case_with_always_review_needs_approval():
-    outcome = gate(policy="always_review")
-    assert outcome.requires_approval and outcome.reasons == (ReviewReason.POLICY_ALWAYS_REVIEW,)
+def test_production_policy_is_auto_release_and_an_unknown_one_is_refused(monkeypatch):
+    monkeypatch.delenv("DSAR_RELEASE_POLICY", raising=False)
+    assert release_policy() is ReleasePolicy.AUTO_RELEASE
+    monkeypatch.setenv("DSAR_RELEASE_POLICY", "release_everything")
+    with pytest.raises(ValueError, match="DSAR_RELEASE_POLICY"):
+        release_policy()
 
 
-def test_default_policy_is_cautious():
-    assert approval_gate(identity_verified=True, weak_match_count=0, incomplete_systems=[]).requires_approval
+def test_only_a_verified_complete_bound_request_goes_without_the_dpo(monkeypatch):
+    monkeypatch.delenv("DSAR_RELEASE_POLICY", raising=False)
+    assert production_gate().requires_approval is False
+    monkeypatch.setenv("DSAR_RELEASE_POLICY", "always_review")
+    assert production_gate().reasons == (ReviewReason.POLICY_ALWAYS_REVIEW,)
 
 
-@pytest.mark.parametrize(
-    ("overrides", "reason"),
-    [
-        ({"identity_verified": False}, ReviewReason.IDENTITY_NOT_VERIFIED),
-        ({"weak_match_count": 3}, ReviewReason.WEAK_MATCHES),
-        ({"incomplete_systems": ["avp"]}, ReviewReason.INCOMPLETE_SYSTEMS),
-    ],
-)
-def test_anything_uncertain_forces_review_even_with_auto_release(overrides, reason):
-    outcome = gate(**overrides)
+@pytest.mark.parametrize(("change", "reason"), [
+    ({"identity_verified": False}, ReviewReason.IDENTITY_NOT_VERIFIED),
+    ({"weak_matches": 1}, ReviewReason.WEAK_MATCHES),
+    ({"unbound_matches": 1}, ReviewReason.UNBOUND_IDENTIFIER),
+    ({"other_person": 1}, ReviewReason.OTHER_PERSON),
+    ({"incomplete_systems": ["avp"]}, ReviewReason.INCOMPLETE_SYSTEMS),
+])
+def test_every_doubt_needs_the_dpo_whatever_the_policy(monkeypatch, change, reason):
+    monkeypatch.delenv("DSAR_RELEASE_POLICY", raising=False)
+    outcome = production_gate(**change)
     assert outcome.requires_approval and outcome.reasons == (reason,)
 
 
-def test_all_reasons_are_listed():
-    outcome = gate(identity_verified=False, weak_match_count=1, incomplete_systems=("volt", "portal"))
-    assert outcome.reasons == (
-        ReviewReason.IDENTITY_NOT_VERIFIED, ReviewReason.WEAK_MATCHES, ReviewReason.INCOMPLETE_SYSTEMS
-    )
-
-
-def test_unknown_policy_and_negative_counts_are_errors():
+def test_negative_counts_are_refused():
     with pytest.raises(ValueError):
-        gate(policy="yolo")
-    with pytest.raises(ValueError):
-        gate(weak_match_count=-1)
+        approval_gate(**{**CLEAN, "weak_matches": -1}, policy="auto_release")
 
 
-def decision(kind: Decision, note: str = "") -> ApprovalDecision:
-    return ApprovalDecision(request_id=REQUEST_ID, decided_by="dpo.kask",
-                            decided_at=datetime(2026, 3, 20, 9, tzinfo=UTC), decision=kind, note=note)
+PENDING = Approval()
 
 
-def test_may_deliver():
-    needs = gate(weak_match_count=2)
-    assert not may_deliver(needs, None)
-    assert may_deliver(needs, decision(Decision.APPROVED))
-    assert not may_deliver(needs, decision(Decision.REJECTED))
-    assert may_deliver(gate(), None)
-    assert not may_deliver(gate(), decision(Decision.REJECTED))
+def gate(requires_approval=False, failed=(), approval=PENDING, current=BINDING):
+    return delivery_gate(requires_approval=requires_approval, failed_systems=list(failed), approval=approval,
+                         current=current)
 
 
-def test_decision_validation():
-    with pytest.raises(ValidationError):
-        ApprovalDecision(request_id=REQUEST_ID, decided_by="Mari Maasikas",
-                         decided_at=datetime(2026, 3, 20, tzinfo=UTC), decision="approved")
-    with pytest.raises(ValidationError):
-        ApprovalDecision(request_id=REQUEST_ID, decided_by="dpo", decided_at=datetime(2026, 3, 20), decision="approved")
-    with pytest.raises(ValidationError):
-        ApprovalDecision(request_id="38001085718", decided_by="dpo", decided_at=datetime(2026, 3, 20, tzinfo=UTC),
-                         decision="approved")
+def test_delivery_without_a_decision():
+    assert gate().state is DeliveryState.DELIVER and gate().reason == "auto_release"
+    assert gate(requires_approval=True).state is DeliveryState.AWAITING_REVIEW
+    assert gate(failed=["portal"]).state is DeliveryState.INCOMPLETE
 
 
-def test_audit_payload_keeps_no_free_text():
-    payload = decision(Decision.APPROVED, note="Household phone matched Mari's neighbour; excluded.").audit_payload()
-    assert payload["decision"] == "approved" and payload["decided_by"] == "dpo.kask"
-    assert "Mari" not in repr(payload) and len(payload["note_sha256"]) == 64
+def test_an_approval_covers_exactly_the_package_and_inputs_it_was_given():
+    approved = Approval(Decision.APPROVE, "dpo.mari", False, BINDING)
+    assert gate(requires_approval=True, approval=approved).state is DeliveryState.DELIVER
+    for changed in ({"inputs": {**BINDING.inputs, "review_findings": "e" * 64}},
+                    {"package_sha256": "e" * 64}, {"manifest_sha256": "e" * 64},
+                    {"inputs": {"review_findings": "a" * 64}}):
+        current = ReleaseBinding(**{"inputs": BINDING.inputs, "package_sha256": BINDING.package_sha256,
+                                    "manifest_sha256": BINDING.manifest_sha256, **changed})
+        verdict = gate(requires_approval=True, approval=approved, current=current)
+        assert verdict.state is DeliveryState.AWAITING_REVIEW and verdict.reason == "approval_void", changed
+        assert verdict.changed
+    assert gate(approval=Approval(Decision.APPROVE, "dpo.mari")).reason == "approval_void"
+
+
+def test_a_rejection_always_wins():
+    rejected = Approval(Decision.REJECT, "dpo.mari")
+    assert gate(approval=rejected).state is DeliveryState.REJECTED
+    assert gate(failed=["avp"], approval=rejected).state is DeliveryState.REJECTED

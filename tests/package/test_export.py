@@ -466,9 +466,11 @@ def test_real_connector_records_export_validate_and_keep_others_out(federation: 
                                                                     case: str) -> None:
     """A sandbox person's released records through the real connectors: every JSON file validates, nothing of
     an agent or of the other adult of the household gets in, and the debtor's credit check stays out."""
-    from connectors.classification import Disposition
+    from connectors.classification import Disposition, classify
+    from connectors.identity import Identifier
     from connectors.registry import build_connectors, systems
-    from dsar_pipeline.collection import run_collection, subject_identifiers
+    from connectors.resolution import expand
+    from dsar_pipeline.collection import SystemStatus, collect_system
     from dsar_pipeline.package.encrypted_staging import EncryptedStaging
     from dsar_pipeline.package.keys import LocalKeyProvider
     from dsar_pipeline.package.redaction import write_recordings
@@ -478,17 +480,20 @@ def test_real_connector_records_export_validate_and_keep_others_out(federation: 
     person = population.case(case)
     connectors = build_connectors(federation.settings)
     try:
-        run = run_collection(subject_identifiers([("personal_code", person.personal_code)]), connectors)
-        released = [r for result in run.results.values() for r in result.records
-                    if run.dispositions[r.ref] is Disposition.RELEASE]
+        anchor = Identifier.anchor(person.personal_code)
+        graph = expand([anchor], connectors)
+        results = {name: collect_system(connector, graph) for name, connector in connectors.items()}
+        dispositions = classify([r for result in results.values() for r in result.records], anchor.value)
+        released = [r for result in results.values() for r in result.records
+                    if dispositions[r.ref] is Disposition.RELEASE]
         staging = EncryptedStaging(tmp_path / "staging", LocalKeyProvider(tmp_path / "kek"), f"req-{case}")
         write_export(released, staging, systems={name: entry.title for name, entry in systems().items()})
-        write_report(released, staging, person_language=person.language or "en", systems_summary=run.results)
+        write_report(released, staging, person_language=person.language or "en", systems_summary=results)
         write_recordings(released, staging, lambda a, sink: connectors["recordings"].copy_attachment(a, sink))
     finally:
         for connector in connectors.values():
             connector.close()
-    assert run.complete and released
+    assert all(r.status is SystemStatus.COMPLETE for r in results.values()) and released
     wavs = [f for f in staging.files() if f.name.endswith(".wav")]
     assert all(read_all(staging, f.name)[:4] == b"RIFF" for f in wavs)
     for system in systems():

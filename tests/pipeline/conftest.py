@@ -39,17 +39,24 @@ def instance(pipeline_env: dict[str, str], tmp_path: Path) -> Iterator[dg.Dagste
         yield test_instance
 
 
-def person_ticket(federation, name: str, *, signed: bool = True, suffix: str = "") -> bytes:
-    """A ticket as the web form files it; signed with the sandbox eID when `signed`."""
-    from dsar_pipeline.demo import ticket_for
+def people(federation) -> dict[str, dict[str, Any]]:
+    return {p["name"]: p for p in httpx.get(f"{federation.settings['SANDBOX_CONTROL_URL']}/people").json()["people"]}
 
-    people = {p["name"]: p for p in httpx.get(f"{federation.settings['SANDBOX_CONTROL_URL']}/people").json()["people"]}
-    ticket = ticket_for(people[name], datetime.now(UTC).replace(microsecond=0))
+
+def person_ticket(federation, name: str, *, signed: bool = True, suffix: str = "",
+                  identities: tuple[tuple[str, str], ...] = (), email: str | None = None,
+                  phone: str | None = None, controller: str | None = None) -> bytes:
+    """A ticket as the web form files it (with extra identities and contacts when given); signed by
+    the person's sandbox eID over exactly this request when `signed`."""
+    from dsar_pipeline.demo import CONTROLLER_OF_COUNTRY, control_signer
+    from dsar_pipeline.intake.example import sign_ticket, ticket_for
+
+    person = people(federation)[name]
+    ticket = ticket_for(person, controller or CONTROLLER_OF_COUNTRY[person["country"]], now=datetime.now(UTC),
+                        identities=identities, email=email, phone=phone)
     ticket["subject_request_id"] += suffix
     if signed:
-        from dsar_pipeline.demo import sign_ticket
-
-        ticket = sign_ticket(federation.settings["SANDBOX_CONTROL_URL"], name, ticket)
+        ticket = sign_ticket(ticket, control_signer(federation.settings["SANDBOX_CONTROL_URL"], name))
     return json.dumps(ticket).encode()
 
 

@@ -1,0 +1,122 @@
+"""The DPO's two decisions on a request, and what binds an approval to the package it approves.
+
+`release_scope` (before the package is built): whether the records waiting in review that the DPO
+checked go into the package too; the sensor's runs build it with none of them.
+`release_approval` (after the package is built): approve or reject *this* package. The approval
+records the SHA-256 of every sealed object the package was built from (the review among them), of
+the package file and of its manifest, in the audit trail and in its own output; delivery ships only
+while all of them are unchanged, so re-materialising anything upstream voids it.
+
+Who decides: `dpo_user` in the launchpad is a claim, not an identity. The embedded default has no
+authentication and records the claim as such (`authenticated: false`); production takes the
+DPO's identity from the authenticating proxy in front of the UI (see deploy/dpo-authentication.md).
+"""
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from assets.batching import per_request
+from assets.collection import records_asset_name
+from assets.dpo import DpoIdentityResource
+from assets.partitions import requests_partitions, single_run
+from connectors.registry import systems
+from dsar_pipeline.intake.approval import Approval, Decision, ReleaseBinding
+from dsar_pipeline.io_manager import object_key
+from dsar_pipeline.resources import AuditResource, WorkStoreResource
+from dsar_pipeline.workstore import WorkStore
+
+BOUND_INPUTS = ("dsar_request", "subject_identities", *(records_asset_name(name) for name in systems()),
+                "review_findings", "release_scope", "portability_export", "response_package")
+"""The sealed objects a package is built from: an approval covers every one of them."""
+
+
+class ScopeConfig(dg.Config):
+    """Whether the records in review that the DPO has checked go into the package (default: no)."""
+
+    include_review_records: bool = False
+    dpo_user: str = ""
+
+
+@dg.asset(partitions_def=requests_partitions, backfill_policy=single_run, group_name="review", kinds={"python"},
+          deps=["review_findings"],
+          description="Which records the package holds: those released, plus (on the DPO's word) those in review.")
+def release_scope(context: dg.AssetExecutionContext, config: ScopeConfig, audit: AuditResource,
+                  dpo: DpoIdentityResource) -> Any:
+    who = dpo.identify(context, config.dpo_user) if config.include_review_records else None
+    trail = audit.trail() if who else None
+    scopes = {}
+    for request_id in context.partition_keys:
+        if who and trail:
+            trail.append(request_id, "reviewed", {"include_review_records": True, **who.evidence()})
+        scopes[request_id] = {"include_review_records": config.include_review_records}
+    context.add_output_metadata({"include_review_records": config.include_review_records})
+    return scopes if len(scopes) > 1 else scopes[context.partition_key]
+
+
+class ApprovalConfig(dg.Config):
+    """The DPO's decision on the package as built: `pending`, `approve` or `reject`.
+
+    `dpo_user` is the DPO's staff user id (lower-case letters, digits, `.`, `_`, `-`), never the
+    data subject's data; where the deployment authenticates the DPO, that identity is used instead.
+    """
+
+    decision: str = "pending"
+    dpo_user: str = ""
+
+
+def sealed_digest(store: WorkStore, request_id: str, asset: str) -> str:
+    """SHA-256 of the sealed object of `asset` for the request: every materialisation seals anew."""
+    return hashlib.sha256(store.get(object_key(request_id, dg.AssetKey(asset)))).hexdigest()
+
+
+def file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def current_binding(store: WorkStore, request_id: str, package: Any) -> ReleaseBinding:
+    """The package as it is now: its inputs' sealed objects, the file on disk, its manifest."""
+    inputs = {name: sealed_digest(store, request_id, name) for name in BOUND_INPUTS}
+    return ReleaseBinding(inputs=inputs, package_sha256=file_digest(Path(package.path)),
+                          manifest_sha256=package.manifest_sha256)
+
+
+@dg.asset(partitions_def=requests_partitions, backfill_policy=single_run, group_name="review", kinds={"python"},
+          ins={"response_package": dg.AssetIn()},
+          description="The DPO's decision on the package as built (pending until given in the launchpad); an "
+                      "approval is bound to the hashes of the package and of everything it was built from.")
+def release_approval(context: dg.AssetExecutionContext, config: ApprovalConfig, audit: AuditResource,
+                     work: WorkStoreResource, dpo: DpoIdentityResource, response_package: Any) -> Any:
+    try:
+        decision = Decision(config.decision)
+    except ValueError:
+        raise dg.Failure("decision must be pending, approve or reject") from None
+    who = dpo.identify(context, config.dpo_user) if decision is not Decision.PENDING else None
+    trail, store = audit.trail(), work.store()
+
+    def step(request_id: str, own: dict) -> Approval:
+        if decision is Decision.PENDING or who is None:
+            return Approval()
+        if decision is Decision.REJECT:
+            trail.append(request_id, "rejected", who.evidence())
+            return Approval(Decision.REJECT, who.user, who.authenticated)
+        binding = current_binding(store, request_id, own["response_package"])
+        trail.append(request_id, "approved", {**who.evidence(), "package_sha256": binding.package_sha256,
+                                              "manifest_sha256": binding.manifest_sha256,
+                                              "review_sha256": binding.inputs["review_findings"],
+                                              "inputs": dict(binding.inputs)})
+        return Approval(Decision.APPROVE, who.user, who.authenticated, binding)
+
+    return per_request(context, {"response_package": response_package}, step, describe=lambda a: {
+        "decision": a.decision.value, "decided_by": a.decided_by, "authenticated": a.authenticated,
+        "package_sha256": a.binding.package_sha256 if a.binding else "",
+        "manifest_sha256": a.binding.manifest_sha256 if a.binding else ""})
+
+
+defs = dg.Definitions(assets=[release_scope, release_approval])
