@@ -1,34 +1,69 @@
-"""Daily purge of requests past their retention window (DSAR_PURGE_AFTER_DAYS, default 30)."""
+"""Daily purge: requests past their retention window in every state, and old rejected inbox
+tickets (rules: `dsar_pipeline.purge`; window DSAR_PURGE_AFTER_DAYS, default 30).
+
+Idempotent by construction: a purged request loses its partition, so the next pass does not list
+it; a deleted ticket is not listed either. Logs carry request ids, states and counts only.
+"""
 
 import os
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
 from assets.package import work_root
 from assets.partitions import requests_partitions
-from dsar_pipeline.purge import expired_requests, purge_request
+from dsar_pipeline.purge import due_requests, purge_rejected_tickets, purge_request
 from dsar_pipeline.resources import AuditResource, WorkStoreResource, aws_client, current_settings
 
 
-@dg.op(description="Purge packages, intermediates and runs of requests delivered longer ago than the window.")
-def purge_expired_requests(context: dg.OpExecutionContext, work: WorkStoreResource, audit: AuditResource) -> None:
+def purge_window() -> timedelta:
+    """DSAR_PURGE_AFTER_DAYS as a window. A negative value is refused rather than clamped: it would
+    purge open requests before their statutory deadline, and a typo must not do that silently."""
     days = int(os.environ.get("DSAR_PURGE_AFTER_DAYS", "30"))
+    if days < 0:
+        raise ValueError("DSAR_PURGE_AFTER_DAYS must be 0 or more")
+    return timedelta(days=days)
+
+
+@dg.op(description="Purge packages, intermediates, runs and partitions of requests past their retention window, "
+                   "whatever their state.")
+def purge_expired_requests(context: dg.OpExecutionContext, work: WorkStoreResource, audit: AuditResource) -> None:
+    window, now = purge_window(), datetime.now(UTC)
     settings = current_settings()
     trail = audit.trail()
     client = aws_client("s3", settings, "DSAR_S3_ENDPOINT_URL")
-    for request_id in expired_requests(context.instance, requests_partitions.name, timedelta(days=days)):
-        if any(event.event_type == "purged" for event in trail.events(request_id)):
+    failed: list[str] = []
+    due = due_requests(context.instance, requests_partitions.name, window, now)
+    for state in due:
+        # One request that cannot be purged now (a store hiccup) must not keep the others: it is
+        # still listed tomorrow, and the op fails at the end so that the miss is seen.
+        try:
+            report = purge_request(context.instance, state.request_id, store=work.store(), work_root=work_root(),
+                                   s3_client=client, package_bucket=settings["DSAR_PACKAGE_BUCKET"], trail=trail,
+                                   partitions_name=requests_partitions.name, state=state)
+        except Exception as exc:
+            failed.append(state.request_id)
+            context.log.error(f"purge of {state.request_id} failed ({type(exc).__name__}); retried next pass")
             continue
-        report = purge_request(context.instance, request_id, store=work.store(), work_root=work_root(),
-                               s3_client=client, package_bucket=settings["DSAR_PACKAGE_BUCKET"], trail=trail,
-                               partitions_name=requests_partitions.name)
-        context.log.info(f"purged {request_id}: {report.evidence()}")
+        context.log.info(f"purged {state.request_id} ({report.state}): {report.evidence()}")
+    context.log.info(f"purge pass: {len(due) - len(failed)} purged, {len(failed)} failed")
+    if failed:
+        raise dg.Failure(description=f"{len(failed)} request(s) not purged", metadata={"failed": len(failed)})
 
 
-@dg.job(description="Purge requests past their retention window, keeping only non-personal evidence.")
+@dg.op(description="Delete rejected inbox tickets older than the retention window.")
+def purge_rejected_inbox_tickets(context: dg.OpExecutionContext) -> None:
+    settings = current_settings()
+    client = aws_client("s3", settings, "DSAR_S3_ENDPOINT_URL")
+    deleted = purge_rejected_tickets(client, settings["DSAR_INBOX_BUCKET"], purge_window())
+    context.log.info(f"rejected inbox tickets deleted: {deleted}")
+
+
+@dg.job(description="Purge requests past their retention window in every state, and old rejected inbox tickets, "
+                    "keeping only non-personal evidence.")
 def purge_job() -> None:
     purge_expired_requests()
+    purge_rejected_inbox_tickets()
 
 
 purge_schedule = dg.ScheduleDefinition(job=purge_job, cron_schedule="30 3 * * *",
