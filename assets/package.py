@@ -74,7 +74,7 @@ def response_package(context: dg.AssetExecutionContext, dsar_request: Any, porta
         return dataclasses.replace(sealed, manifest_sha256=manifest_sha256)
 
     result = per_request(context, {"dsar_request": dsar_request, "portability_export": portability_export}, step,
-                         describe=lambda p: {"size": p.size, "sha256": p.sha256, "files": p.files,
+                         describe=lambda p: {"size": p.size, "package_sha256": p.sha256, "files": p.files,
                                              "manifest_sha256": p.manifest_sha256, "complete": p.complete,
                                              "cdoc": p.cdoc_path is not None})
     packages = {context.partition_key: result} if isinstance(result, SealedPackage) else result

@@ -135,8 +135,10 @@ def deliver(client: Any, settings: Mapping[str, str], *, request_id: str, packag
 
 def purge_package(client: Any, bucket: str, request_id: str) -> int:
     """Delete the delivered objects of a request; returns how many."""
-    listed = client.list_objects_v2(Bucket=bucket, Prefix=f"packages/{request_id}/")
-    keys = [{"Key": o["Key"]} for o in listed.get("Contents", [])]
-    if keys:
-        client.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
-    return len(keys)
+    count = 0
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"packages/{request_id}/"):
+        keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+        if keys:
+            client.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
+            count += len(keys)
+    return count

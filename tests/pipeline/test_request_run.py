@@ -84,8 +84,8 @@ def test_system_down_gives_incomplete_then_rerunning_only_it_delivers(federation
     assert not [m for m in outbox(federation, "mail") if request_id in m["text"]], "never delivered when incomplete"
     federation.board.replace([])
     calls_before = {name: status["systems"][name]["seconds"] for name in ("billing", "avp")}
-    rerun = [dg.AssetKey(k) for k in ("portal_records", "review_findings", "release_approval", "portability_export",
-                                      "response_package", "delivery")]
+    rerun = [dg.AssetKey(k) for k in ("portal_records", "review_findings", "release_scope", "portability_export",
+                                      "response_package", "release_approval", "delivery")]
     result = request_job().execute_in_process(partition_key=request_id, instance=instance,
                                               asset_selection=rerun, raise_on_error=False)
     assert result.success
@@ -148,22 +148,81 @@ def test_purge_keeps_only_non_personal_evidence(federation, instance) -> None:
     assert trail.verify_chain(request_id).ok
 
 
-def test_dpo_approval_in_dagster_releases_a_held_request_and_is_recorded(federation, instance) -> None:
+def approve(instance, request_id: str, *, extra: tuple[str, ...] = (), config: dict | None = None) -> None:
+    selection = [dg.AssetKey(k) for k in (*extra, "release_approval", "delivery")]
+    run_config = {"ops": {"release_approval": {"config": {"decision": "approve", "dpo_user": "dpo.mari"}},
+                          **(config or {})}}
+    result = request_job().execute_in_process(partition_key=request_id, instance=instance, run_config=run_config,
+                                              asset_selection=selection, raise_on_error=False)
+    assert result.success
+
+
+def trail():
     import os
 
     from dsar_pipeline.resources import AuditResource
 
+    return AuditResource(database_url=os.environ["DSAR_AUDIT_DATABASE_URL"], key=os.environ["DSAR_AUDIT_KEY"]).trail()
+
+
+def test_dpo_approval_in_dagster_releases_a_held_request_and_is_recorded(federation, instance) -> None:
+    from dsar_pipeline.status import latest_metadata
+
     request_id = launch(federation, instance, "household-a", "-approve")
     assert request_status(instance, request_id)["status"] == "awaiting_review"
-    after_approval = [dg.AssetKey(k) for k in ("release_approval", "portability_export", "response_package",
-                                               "delivery")]
-    config = {"ops": {"release_approval": {"config": {"decision": "approve", "dpo_user": "dpo.mari"}}}}
-    result = request_job().execute_in_process(partition_key=request_id, instance=instance, run_config=config,
-                                              asset_selection=after_approval, raise_on_error=False)
-    assert result.success
+    package = latest_metadata(instance, "response_package", request_id)
+    approve(instance, request_id)
     assert request_status(instance, request_id)["status"] == "delivered"
     assert [m for m in outbox(federation, "mail") if request_id in m["text"]]
-    trail = AuditResource(database_url=os.environ["DSAR_AUDIT_DATABASE_URL"], key=os.environ["DSAR_AUDIT_KEY"]).trail()
-    events = [e.event_type for e in trail.events(request_id)]
-    assert "approved" in events and events.index("approved") < events.index("delivered")
-    assert trail.verify_chain(request_id).ok
+    events = trail().events(request_id)
+    kinds = [e.event_type for e in events]
+    assert "approved" in kinds and kinds.index("approved") < kinds.index("delivered")
+    approved = json.loads(events[kinds.index("approved")].payload)
+    assert approved["package_sha256"] == package["package_sha256"] and approved["manifest_sha256"] == package["manifest_sha256"]
+    assert approved["authenticated"] is False and approved["decided_by"] == "dpo.mari"
+    assert set(approved["inputs"]) >= {"review_findings", "response_package", "dsar_request"}
+    assert trail().verify_chain(request_id).ok
+
+
+def test_rematerialising_upstream_voids_an_approval(federation, instance) -> None:
+    """Approve, then rebuild the review: delivery now meets a package the DPO never saw and holds it."""
+    request_id = launch(federation, instance, "household-a", "-void")
+    approve_only = {"ops": {"release_approval": {"config": {"decision": "approve", "dpo_user": "dpo.mari"}}}}
+    result = request_job().execute_in_process(partition_key=request_id, instance=instance, run_config=approve_only,
+                                              asset_selection=[dg.AssetKey("release_approval")])
+    assert result.success
+    again = request_job().execute_in_process(partition_key=request_id, instance=instance,
+                                             asset_selection=[dg.AssetKey(k) for k in ("review_findings", "delivery")])
+    assert again.success
+    from dsar_pipeline.status import latest_metadata
+
+    delivered = latest_metadata(instance, "delivery", request_id)
+    assert delivered["status"] == "awaiting_review" and delivered["gate_reason"] == "approval_void"
+    assert "review_findings" in delivered["changed"]
+    assert not [m for m in outbox(federation, "mail") if request_id in m["text"]], "never delivered on a void approval"
+    approve(instance, request_id)  # approving what is there now delivers it
+    assert request_status(instance, request_id)["status"] == "delivered"
+
+
+def test_dpo_rejection_is_final_and_reported(federation, instance) -> None:
+    request_id = launch(federation, instance, "household-a", "-reject")
+    reject = {"ops": {"release_approval": {"config": {"decision": "reject", "dpo_user": "dpo.mari"}}}}
+    result = request_job().execute_in_process(partition_key=request_id, instance=instance, run_config=reject,
+                                              asset_selection=[dg.AssetKey(k) for k in ("release_approval", "delivery")])
+    assert result.success
+    assert request_status(instance, request_id)["status"] == "rejected"
+    assert not [m for m in outbox(federation, "mail") if request_id in m["text"]]
+    assert "rejected" in [e.event_type for e in trail().events(request_id)]
+
+
+def test_review_records_go_out_only_in_a_rebuilt_package_the_dpo_approves(federation, instance) -> None:
+    """household-a's weakly matched records wait; the DPO includes them, the package is rebuilt, and the
+    approval is given for the rebuilt package."""
+    from dsar_pipeline.status import latest_metadata
+
+    request_id = launch(federation, instance, "household-a", "-scope")
+    before = latest_metadata(instance, "portability_export", request_id)["records"]
+    approve(instance, request_id, extra=("release_scope", "portability_export", "response_package"),
+            config={"release_scope": {"config": {"include_review_records": True, "dpo_user": "dpo.mari"}}})
+    assert request_status(instance, request_id)["status"] == "delivered"
+    assert latest_metadata(instance, "portability_export", request_id)["records"] > before
