@@ -14,6 +14,7 @@ from assets.dpo import DpoIdentityResource
 from assets.jobs import jobs_defs
 from dsar_pipeline.io_manager import EncryptedIOManager
 from dsar_pipeline.resources import AuditResource, ConnectorsResource, WorkStoreResource
+from dsar_pipeline.settings import check_production_secrets
 
 
 def _resources(environment: str) -> dict[str, object]:
@@ -32,6 +33,8 @@ ENVIRONMENTS = ("embedded", "production")
 environment = os.environ.get("DSAR_ENV", "embedded")
 if environment not in ENVIRONMENTS:
     raise ValueError(f"DSAR_ENV must be one of {', '.join(ENVIRONMENTS)}")
+if environment == "production" and (missing := check_production_secrets()):
+    raise SystemExit("production refuses to start without its secrets: " + "; ".join(missing))
 
 # Steps start in a forkserver that has already imported the pipeline and what its steps use
 # (`step_preload`): a five-branch fan-out on the default spawn start-up cost ~17 s of CPU on a
