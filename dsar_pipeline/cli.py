@@ -23,6 +23,7 @@ EPILOG = """first steps:
   dsar ticket check FILE       validate a request ticket
   dsar demo                    the whole thing on the embedded default
   dsar ui                      the Dagster UI against the running sandbox
+  dsar audit verify            check the audit trail and its signed anchors
 """
 
 
@@ -34,6 +35,7 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from dsar_pipeline.audit_cli import register_audit
     from dsar_pipeline.demo import register as register_demo
     from dsar_pipeline.intake.cli import register as register_ticket
     from dsar_pipeline.ui import register as register_ui
@@ -43,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
                            formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=OneLineParser)
     registrations: list[Callable[[argparse._SubParsersAction], None]] = [  # type: ignore[type-arg]
-        register_demo, register_sandbox, register_ticket, register_ui]
+        register_demo, register_sandbox, register_ticket, register_ui, register_audit]
     for register in registrations:
         register(sub)
     return parser

@@ -9,7 +9,19 @@ import os
 
 import dagster as dg
 
-from assets import collection, deadlines, delivery, identities, package, purge, release, requests, review, sensors
+from assets import (
+    audit,
+    collection,
+    deadlines,
+    delivery,
+    identities,
+    package,
+    purge,
+    release,
+    requests,
+    review,
+    sensors,
+)
 from assets.dpo import DpoIdentityResource
 from assets.jobs import jobs_defs
 from dsar_pipeline.io_manager import EncryptedIOManager
@@ -23,7 +35,7 @@ def _resources(environment: str) -> dict[str, object]:
         "io_manager": EncryptedIOManager(work=work),
         "work": work,
         "connectors": ConnectorsResource(),
-        "audit": AuditResource(database_url=dg.EnvVar("DSAR_AUDIT_DATABASE_URL"), key=dg.EnvVar("DSAR_AUDIT_KEY")),
+        "audit": AuditResource(database_url=dg.EnvVar("DSAR_AUDIT_DATABASE_URL")),
         # embedded: nobody signs in to `dagster dev`; production: the identity the SSO proxy vouches for
         "dpo": DpoIdentityResource(mode="proxy" if environment == "production" else "none"),
     }
@@ -48,7 +60,7 @@ executor = dg.multiprocess_executor.configured(EXECUTOR_CONFIG)
 defs = dg.Definitions.merge(
     requests.defs, identities.defs, collection.defs, review.defs, release.defs, package.defs, delivery.defs,
     sensors.defs,
-    deadlines.defs, purge.defs, jobs_defs,
+    deadlines.defs, purge.defs, audit.defs, jobs_defs,
     dg.Definitions(resources=_resources(environment), executor=executor),
 )
 

@@ -1,7 +1,8 @@
 """The embedded default's project-local Dagster home: SQLite storage, no compute logs, own secrets.
 
-`prepare_home` is idempotent: it writes `dagster.yaml` and, once, `secrets.env` (the audit key,
-the request-id key, the local key-encryption key file) with owner-only permissions. Production
+`prepare_home` is idempotent: it writes `dagster.yaml` and, once, `secrets.env` (the request-id
+key, the local key-encryption key file, the audit trail's database and anchor-signing key file)
+with owner-only permissions. Production
 keeps these in its secret store instead (see deploy/).
 """
 
@@ -37,10 +38,10 @@ def prepare_home(home: Path) -> dict[str, str]:
     secrets_file = home / "secrets.env"
     if not secrets_file.exists():
         lines = {
-            "DSAR_AUDIT_KEY": secrets.token_urlsafe(32),
             "DSAR_REQUEST_ID_KEY": secrets.token_urlsafe(32),
             "DSAR_LOCAL_KEY_FILE": str(home / "keys" / "local-kek.bin"),
             "DSAR_AUDIT_DATABASE_URL": f"sqlite:///{home / 'audit.sqlite3'}",
+            "DSAR_AUDIT_SIGNING_KEY_FILE": str(home / "keys" / "audit-signing-key.pem"),
             "DSAR_WORK_DIR": str(home / "work"),
         }
         fd = os.open(secrets_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -67,12 +67,48 @@ class WorkStoreResource(dg.ConfigurableResource):
 
 
 class AuditResource(dg.ConfigurableResource):
-    """The append-only, hash-chained audit trail (no personal values), keyed by a secret."""
+    """The append-only audit trail: one SHA-256 chain, heads signed and anchored outside the database.
+
+    Empty fields fall back to the `DSAR_*` settings at run time (`DSAR_AUDIT_SIGNING_KEY_ID`,
+    `DSAR_AUDIT_SIGNING_KEY_FILE`, `DSAR_WORK_BUCKET`, `DSAR_AUDIT_ANCHOR_RETENTION_DAYS`), so
+    definitions need only name the database. `key` is the obsolete HMAC key of chain version 1:
+    accepted, unused.
+    """
 
     database_url: str
-    key: str
+    key: str = ""
+    signing_key_id: str = ""
+    signing_key_file: str = ""
+    work_bucket: str = ""
+    anchor_retention_days: int = 0
 
     def trail(self) -> Any:
         from dsar_pipeline.intake.audit import AuditTrail
 
-        return AuditTrail(self.database_url, self.key.encode())
+        return AuditTrail(self.database_url)
+
+    def settings(self) -> dict[str, str]:
+        """The process settings with this resource's explicit fields on top."""
+        settings = current_settings()
+        explicit = {"DSAR_AUDIT_SIGNING_KEY_ID": self.signing_key_id,
+                    "DSAR_AUDIT_SIGNING_KEY_FILE": self.signing_key_file, "DSAR_WORK_BUCKET": self.work_bucket,
+                    "DSAR_AUDIT_ANCHOR_RETENTION_DAYS": str(self.anchor_retention_days or "")}
+        settings.update({name: value for name, value in explicit.items() if value})
+        return settings
+
+    def signer(self) -> Any:
+        """KMS signer (production) or the local key file (embedded default)."""
+        from dsar_pipeline.intake.audit_signing import signer_from_settings
+
+        settings = self.settings()
+        return signer_from_settings(settings, lambda: aws_client("kms", settings, "DSAR_KMS_ENDPOINT_URL"))
+
+    def anchor(self) -> Any:
+        """Sign the chain's head now and store it in the work bucket (Object Lock) and the database."""
+        from dsar_pipeline.intake.audit_anchor import anchor_from_settings
+
+        settings = self.settings()
+        endpoints = {"s3": "DSAR_S3_ENDPOINT_URL", "kms": "DSAR_KMS_ENDPOINT_URL"}
+        return anchor_from_settings(self.trail(), settings,
+                                    lambda service: aws_client(service, settings, endpoints[service]),
+                                    signer=self.signer())

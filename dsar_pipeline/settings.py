@@ -51,8 +51,14 @@ SETTINGS: dict[str, str] = {
 # The pipeline's own secrets and places (not the sandbox's): `dsar demo` / `dsar ui` create them for
 # the embedded default in .dagster_home/secrets.env; production sets them from its secret store.
 OWN_SETTINGS: dict[str, str] = {
-    "DSAR_AUDIT_KEY": "HMAC key of the audit trail's hash chain (at least 16 bytes)",
-    "DSAR_AUDIT_DATABASE_URL": "SQLAlchemy URL of the audit trail (SQLite file or PostgreSQL)",
+    "DSAR_AUDIT_DATABASE_URL": "SQLAlchemy URL of the audit trail (SQLite file or PostgreSQL; INSERT-only role)",
+    "DSAR_AUDIT_SIGNING_KEY_ID": "KMS asymmetric key (ECC_NIST_P256, SIGN_VERIFY) that signs the audit anchors",
+    "DSAR_AUDIT_SIGNING_KEY_FILE": "embedded default: local EC key file signing the anchors (created 0600)",
+    "DSAR_AUDIT_PUBLIC_KEY_FILE": "public key(s) (PEM) `dsar audit verify` checks anchors with",
+    "DSAR_AUDIT_ANCHOR_RETENTION_DAYS": "Object Lock retention of each audit anchor (default 3650)",
+    "DSAR_SIGNATURE_MAX_AGE_HOURS": "how long before submission a request may be signed (default 72)",
+    "DSAR_PRESIGN_ACCESS_KEY_ID": "long-term key of a presign-only user: links live their promised 7 days",
+    "DSAR_PRESIGN_SECRET_ACCESS_KEY": "its secret",
     "DSAR_REQUEST_ID_KEY": "key deriving opaque request ids from ticket ids",
     "DSAR_LOCAL_KEY_FILE": "key-encryption key file when no KMS key is set (created 0600)",
     "DSAR_WORK_DIR": "folder of encrypted intermediates in the embedded default",
@@ -79,8 +85,9 @@ def load_env_file(path: Path, environ: dict[str, str] | None = None) -> dict[str
 
 # What production cannot run without. Keys we make ourselves must be long enough to resist guessing
 # (HMAC keys); credentials other organisations issue only have to be present (their length is theirs).
-PRODUCTION_OWN_SECRETS = ("DSAR_REQUEST_ID_KEY", "DSAR_AUDIT_KEY", "DSAR_HELPDESK_CALLBACK_SECRET")
+PRODUCTION_OWN_SECRETS = ("DSAR_REQUEST_ID_KEY", "DSAR_HELPDESK_CALLBACK_SECRET")
 PRODUCTION_REQUIRED = ("DSAR_KMS_KEY_ID", "DSAR_GATEWAY_API_KEY", "DSAR_AUDIT_DATABASE_URL",
+                       "DSAR_AUDIT_SIGNING_KEY_ID", "DSAR_WORK_BUCKET",
                        "DSAR_VOLT_CLIENT_SECRET", "DSAR_AVP_CLIENT_SECRET", "DSAR_PORTAL_API_KEY")
 
 

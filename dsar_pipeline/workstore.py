@@ -108,11 +108,20 @@ class S3WorkStore:
         return True
 
     def delete_prefix(self, prefix: str) -> int:
+        """Delete every version of the object `prefix` or of every object in the folder `prefix/`
+        (returns how many objects were current), as the local store deletes a file or a folder.
+
+        The work bucket is versioned (Object Lock keeps the audit anchors there), where a plain
+        delete only hides an object behind a delete marker: purge removes the versions themselves."""
+        key = _check_key(prefix)
         count = 0
-        paginator = self.client.get_paginator("list_objects_v2")
-        for page in paginator.paginate(Bucket=self.bucket, Prefix=_check_key(prefix)):
-            keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
-            if keys:
-                self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": keys, "Quiet": True})
-                count += len(keys)
+        paginator = self.client.get_paginator("list_object_versions")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=key):
+            mine = lambda item: item["Key"] == key or item["Key"].startswith(f"{key}/")  # noqa: E731
+            versions = [v for v in page.get("Versions", []) if mine(v)]
+            count += sum(1 for v in versions if v.get("IsLatest"))
+            doomed = [{"Key": v["Key"], "VersionId": v["VersionId"]}
+                      for v in [*versions, *filter(mine, page.get("DeleteMarkers", []))]]
+            if doomed:
+                self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": doomed, "Quiet": True})
         return count

@@ -15,6 +15,7 @@ from sandbox.faults import Fault, FaultBoard, FaultSpecError, parse_spec
 
 MAX_SIGN_BYTES = 16 * 1024 * 1024  # a larger data file would make a container the pipeline refuses
 SIGNATURE_LEVELS = ("B", "LT")
+CERTIFICATE_USAGES = ("signing", "encryption")
 
 # sign(person_name, file_name, data, level, signing_time) -> ASiC-E container
 SignFunction = Callable[[str, str, bytes, str, datetime | None], bytes]
@@ -38,7 +39,8 @@ def create_control_app(board: FaultBoard, systems: dict[str, str], people: Calla
                        drop_ticket: Callable[[bytes, str], str],
                        check_faults: Callable[[list[Fault]], None], *,
                        sign: SignFunction | None = None,
-                       revoke: Callable[[str], datetime] | None = None) -> Flask:
+                       revoke: Callable[[str], datetime] | None = None,
+                       certificate: Callable[[str, str], bytes] | None = None) -> Flask:
     """`check_faults` raises FaultSpecError for faults this sandbox cannot simulate (SQLite billing).
 
     `sign(person_name, file_name, data, level, signing_time)` returns an ASiC-E container signed with
@@ -47,6 +49,9 @@ def create_control_app(board: FaultBoard, systems: dict[str, str], people: Calla
     (time-stamp and OCSP embedded, as DigiDoc signs) or "B", `signing_time` None means now.
     `revoke(person_name)` revokes that person's signing certificate (a stolen card) and returns when;
     containers signed afterwards embed an OCSP response saying so.
+    `certificate(person_name, usage)` returns the DER of that person's "signing" or "encryption"
+    (ID-card authentication/CDOC) certificate (KeyError for an unknown name), so a demo can put the
+    card's certificate into a request as the web form would read it from the card.
     """
     app = Flask("sandbox-control")
 
@@ -129,5 +134,22 @@ def create_control_app(board: FaultBoard, systems: dict[str, str], people: Calla
         except KeyError as exc:
             return jsonify(error=str(exc.args[0]) if exc.args else "unknown person"), 404
         return jsonify(person=person, revoked_at=revoked_at.astimezone(UTC).isoformat().replace("+00:00", "Z"))
+
+    @app.get("/eid/certificate")
+    def eid_certificate() -> Any:
+        if certificate is None:
+            return jsonify(error="this sandbox does not simulate eID certificates"), 404
+        person, usage = request.args.get("person", ""), request.args.get("usage", "")
+        if not person:
+            return jsonify(error="query parameter 'person' (a named case) is required"), 400
+        if usage not in CERTIFICATE_USAGES:
+            return jsonify(error="query parameter 'usage' must be 'signing' or 'encryption'"), 400
+        try:
+            der = certificate(person, usage)
+        except KeyError as exc:
+            return jsonify(error=str(exc.args[0]) if exc.args else "unknown person"), 404
+        except ValueError as exc:
+            return jsonify(error=str(exc)), 400
+        return Response(der, mimetype="application/pkix-cert")
 
     return app

@@ -28,6 +28,11 @@ time-stamp (:mod:`sandbox.eid_status` runs the responder, the TSA and the revoca
 Baseline-B (no unsigned properties) is still available with ``level="B"``. A revoked person's
 certificate keeps signing (a stolen card); its embedded OCSP response then says revoked.
 
+Like a real ID-card, a person also holds an authentication/encryption certificate besides the
+signing one (keyUsage digitalSignature + keyAgreement, clientAuth, same subject): a request may
+carry it so that the package is encrypted to the card (CDOC). It is issued and kept like the
+signing certificate, and its private key is handed out in process so a test can decrypt.
+
 Not simulated: qualified-certificate statements and certificate policies; the pipeline's
 verifier does not evaluate them either.
 """
@@ -55,7 +60,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
-from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID
+from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
 from sandbox.eid_status import OCSP_URL, StatusServices, state_lock, write_atomically
 
@@ -92,6 +97,8 @@ ECDSA_METHODS: dict[int, tuple[str, type[hashes.HashAlgorithm]]] = {
 SIGNATURE_ID = "S0"  # DigiDoc numbers the signatures of a container S0, S1, ...
 SignatureLevel = Literal["B", "LT"]
 SIGNATURE_LEVELS: tuple[str, ...] = ("B", "LT")
+CertificateUsage = Literal["signing", "encryption"]
+CERTIFICATE_USAGES: tuple[str, ...] = ("signing", "encryption")
 
 _FORBIDDEN_NAME_CHARS = re.compile(r"[\x00-\x1f\x7f\\/:*?\"<>|]")
 _EE_LT_CODE = re.compile(r"^[0-9]{11}$")
@@ -124,6 +131,14 @@ class EidError(ValueError):
 @dataclass(frozen=True)
 class SigningIdentity:
     """A person's signing key and the certificate the sandbox CA issued for it."""
+
+    key: ec.EllipticCurvePrivateKey
+    certificate: x509.Certificate
+
+
+@dataclass(frozen=True)
+class EncryptionIdentity:
+    """A person's ID-card authentication/encryption key (ECDH for CDOC) and its certificate."""
 
     key: ec.EllipticCurvePrivateKey
     certificate: x509.Certificate
@@ -196,6 +211,7 @@ class SandboxEid:
         self.ca_cert_path = self.trust_dir / "ca.pem"
         self._lock = threading.Lock()
         self._signers: dict[tuple[str, str, str, str], SigningIdentity] = {}
+        self._encryption: dict[tuple[str, str, str, str], EncryptionIdentity] = {}
         self.directory.mkdir(parents=True, exist_ok=True)
         os.chmod(self.directory, 0o700)  # it holds the CA key
         with state_lock(self.directory):  # two processes on a fresh state dir must not create two CAs
@@ -258,21 +274,47 @@ class SandboxEid:
         return self._identity(person).certificate
 
     def _identity(self, person: EidHolder) -> SigningIdentity:
-        cache_key = (person.country, person.personal_code, person.first_name, person.last_name)
+        cache_key = _holder_key(person)
         with self._lock:
             identity = self._signers.get(cache_key)
             if identity is None or identity.certificate.not_valid_after_utc - SIGNER_RENEW_BEFORE < _now():
-                identity = self._issue(person)
+                identity = SigningIdentity(*self._issue(person, "signing"))
                 self._signers[cache_key] = identity
             return identity
 
-    def _issue(self, person: EidHolder) -> SigningIdentity:
+    def encryption_certificate_for(self, person: EidHolder) -> x509.Certificate:
+        """The person's ID-card authentication/encryption certificate (issued on first use).
+
+        Why a second certificate: a ticket may name the card to encrypt the package to (CDOC),
+        and real cards encrypt with this key (keyAgreement), never with the signing one.
+        """
+        return self.encryption_identity_for(person).certificate
+
+    def encryption_identity_for(self, person: EidHolder) -> EncryptionIdentity:
+        """Key and certificate of the person's encryption identity: what the card holder decrypts with."""
+        cache_key = _holder_key(person)
+        with self._lock:
+            identity = self._encryption.get(cache_key)
+            if identity is None or identity.certificate.not_valid_after_utc - SIGNER_RENEW_BEFORE < _now():
+                identity = EncryptionIdentity(*self._issue(person, "encryption"))
+                self._encryption[cache_key] = identity
+            return identity
+
+    def certificate_der(self, person: EidHolder, usage: CertificateUsage) -> bytes:
+        """The DER of the person's signing or encryption certificate (what the control API hands out)."""
+        if usage not in CERTIFICATE_USAGES:
+            raise EidError("the certificate usage must be 'signing' or 'encryption'")
+        cert = self.certificate_for(person) if usage == "signing" else self.encryption_certificate_for(person)
+        return cert.public_bytes(serialization.Encoding.DER)
+
+    def _issue(self, person: EidHolder, usage: CertificateUsage) -> tuple[ec.EllipticCurvePrivateKey,
+                                                                          x509.Certificate]:
         subject = signer_subject(person)
         # Estonian ID-cards since 2018 hold P-384 keys; the others get P-256 so that both curves are exercised.
         key = ec.generate_private_key(ec.SECP384R1() if person.country == "EE" else ec.SECP256R1())
         now = _now()
         not_after = min(now + SIGNER_LIFETIME, self.ca_certificate.not_valid_after_utc)
-        cert = (
+        builder = (
             x509.CertificateBuilder()
             .subject_name(subject)
             .issuer_name(self.ca_certificate.subject)
@@ -281,10 +323,23 @@ class SandboxEid:
             .not_valid_before(max(now - SIGNATURE_HISTORY, self.ca_certificate.not_valid_before_utc))
             .not_valid_after(not_after)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        )
+        if usage == "signing":
             # nonRepudiation only: a signing certificate, not the card's authentication certificate
-            .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=True, key_encipherment=False,
-                                         data_encipherment=False, key_agreement=False, key_cert_sign=False,
-                                         crl_sign=False, encipher_only=False, decipher_only=False), critical=True)
+            builder = builder.add_extension(x509.KeyUsage(
+                digital_signature=False, content_commitment=True, key_encipherment=False, data_encipherment=False,
+                key_agreement=False, key_cert_sign=False, crl_sign=False, encipher_only=False,
+                decipher_only=False), critical=True)
+        else:
+            # the card's authentication key: TLS client auth (digitalSignature) and ECDH for CDOC
+            # (keyAgreement), never nonRepudiation, so it cannot pass for a signing certificate
+            builder = builder.add_extension(x509.KeyUsage(
+                digital_signature=True, content_commitment=False, key_encipherment=False, data_encipherment=False,
+                key_agreement=True, key_cert_sign=False, crl_sign=False, encipher_only=False,
+                decipher_only=False), critical=True).add_extension(
+                x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        cert = (
+            builder
             .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(self._ca_key.public_key()),
                            critical=False)
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
@@ -293,7 +348,7 @@ class SandboxEid:
                 AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(OCSP_URL))]), critical=False)
             .sign(self._ca_key, hashes.SHA384())
         )
-        return SigningIdentity(key, cert)
+        return key, cert
 
     # -- status services ------------------------------------------------------------------------------
 
@@ -515,6 +570,11 @@ def zip_container(entries: list[tuple[str, bytes]], moment: datetime) -> bytes:
     return buffer.getvalue()
 
 
+def _holder_key(person: EidHolder) -> tuple[str, str, str, str]:
+    """Certificates are kept per holder: a renamed person gets a new card, as in life."""
+    return (person.country, person.personal_code, person.first_name, person.last_name)
+
+
 def _now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
 
@@ -522,9 +582,12 @@ def _now() -> datetime:
 __all__ = [
     "ASIC_E_MIMETYPE",
     "CA_COMMON_NAME",
+    "CERTIFICATE_USAGES",
     "SIGNATURE_LEVELS",
+    "CertificateUsage",
     "EidError",
     "EidHolder",
+    "EncryptionIdentity",
     "SandboxEid",
     "SigningIdentity",
     "check_data_file_name",

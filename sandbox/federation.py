@@ -175,7 +175,8 @@ class Federation:
             lambda body, name: drop_ticket(s3.url, body, name, REGION), self.check_faults,
             sign=lambda person, file_name, data, level, signing_time: eid.sign_container(
                 [(file_name, data)], pop.case(person), signing_time=signing_time, level=level),
-            revoke=lambda person: eid.revoke(pop.case(person))),
+            revoke=lambda person: eid.revoke(pop.case(person)),
+            certificate=lambda person, usage: eid.certificate_der(pop.case(person), usage)),
             ports["control"])
         self.settings.update({
             "DSAR_ENV": "embedded",

@@ -9,7 +9,8 @@ from dsar_pipeline.intake import settings as intake_settings
 from dsar_pipeline.intake.settings import DEV_REQUEST_ID_KEY, request_id_key
 from dsar_pipeline.settings import check_production_secrets
 
-COMPLETE = {"DSAR_REQUEST_ID_KEY": "r" * 32, "DSAR_AUDIT_KEY": "a" * 32, "DSAR_HELPDESK_CALLBACK_SECRET": "h" * 32,
+COMPLETE = {"DSAR_REQUEST_ID_KEY": "r" * 32, "DSAR_HELPDESK_CALLBACK_SECRET": "h" * 32,
+            "DSAR_AUDIT_SIGNING_KEY_ID": "arn:aws:kms:eu-north-1:1:key/s", "DSAR_WORK_BUCKET": "work",
             "DSAR_KMS_KEY_ID": "arn:aws:kms:eu-north-1:1:key/x", "DSAR_GATEWAY_API_KEY": "gw",
             "DSAR_AUDIT_DATABASE_URL": "postgresql+psycopg://audit@db/audit", "DSAR_VOLT_CLIENT_SECRET": "v",
             "DSAR_AVP_CLIENT_SECRET": "avp", "DSAR_PORTAL_API_KEY": "p"}
@@ -40,11 +41,11 @@ def test_complete_production_settings_pass() -> None:
 
 
 def test_every_missing_or_short_secret_is_named_without_its_value() -> None:
-    problems = check_production_secrets({"DSAR_AUDIT_KEY": "short-secret", "DSAR_GATEWAY_API_KEY": "  "})
-    assert "DSAR_AUDIT_KEY is shorter than 16 bytes" in problems
+    problems = check_production_secrets({"DSAR_REQUEST_ID_KEY": "short-secret", "DSAR_GATEWAY_API_KEY": "  "})
+    assert "DSAR_REQUEST_ID_KEY is shorter than 16 bytes" in problems
     assert all("short-secret" not in line for line in problems)
     missing = {line.split()[0] for line in problems if line.endswith("is not set")}
-    assert missing == set(COMPLETE) - {"DSAR_AUDIT_KEY"}
+    assert missing == set(COMPLETE) - {"DSAR_REQUEST_ID_KEY"}
     for name in COMPLETE:
         assert [line for line in check_production_secrets(COMPLETE | {name: ""}) if line.startswith(name)]
 
@@ -66,7 +67,7 @@ def test_the_production_definitions_do_not_load_without_their_secrets() -> None:
     assert result.returncode != 0
     line = result.stderr.strip().splitlines()[-1]
     assert line.startswith("production refuses to start without its secrets: DSAR_REQUEST_ID_KEY is not set")
-    full = {**env, **COMPLETE, "DSAR_WORK_BUCKET": "work"}
+    full = {**env, **COMPLETE}
     loaded = subprocess.run([sys.executable, "-c", "import dsar_pipeline.definitions"], capture_output=True,
                             text=True, env=full, timeout=120, check=False)
     assert loaded.returncode == 0, loaded.stderr[-500:]

@@ -15,9 +15,6 @@ TRUST_ANCHORS_DIR = "DSAR_TRUST_ANCHORS_DIR"
 REQUEST_ID_KEY = "DSAR_REQUEST_ID_KEY"
 """Secret (at least 16 bytes of text) keying the opaque internal request id."""
 
-AUDIT_KEY = "DSAR_AUDIT_KEY"
-"""Secret (at least 16 bytes of text) keying the HMAC chain of the audit trail."""
-
 DEV_REQUEST_ID_KEY = b"dsar-pipeline-development-request-id-key"
 """Fallback for the embedded default and tests only; production must set ``DSAR_REQUEST_ID_KEY``."""
 
@@ -62,7 +59,6 @@ def trust_anchors_dir() -> Path | None:
 
 
 __all__ = [
-    "AUDIT_KEY",
     "DEV_REQUEST_ID_KEY",
     "MIN_SECRET_BYTES",
     "REQUEST_ID_KEY",

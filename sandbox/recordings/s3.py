@@ -35,12 +35,19 @@ Buckets (all in eu-north-1)
         delivered: validate it). New tickets appear at any time; list by prefix `tickets/`.
     `dsar-packages`     default encryption SSE-KMS with the key `alias/dsar-pipeline` (bucket key
         enabled): every object put without its own SSE settings is stored `aws:kms`.
-    `dsar-work`         scratch space for intermediates.
+    `dsar-work`         scratch space for intermediates. Created with S3 Object Lock (hence
+        versioning): the audit trail's anchors go under `audit-anchors/` with COMPLIANCE-mode
+        retention, and deleting a locked object version is refused with 403 `AccessDenied`, as in S3.
+        (moto lets a COMPLIANCE retention be shortened, which S3 refuses; do not rely on either.)
     `call-recordings`, `dsar-inbox` and `dsar-work` default to SSE-S3 (`AES256`), as real S3 does.
 
 KMS
     Symmetric key with alias `alias/dsar-pipeline` (`GenerateDataKey` with `KeySpec=AES_256`,
     `Decrypt`, `Encrypt`, `DescribeKey`, ... as in AWS). Use `alias/dsar-pipeline` as the KeyId.
+    Asymmetric key `alias/dsar-audit-signing` (ECC_NIST_P256, SIGN_VERIFY) signs the audit trail's
+    anchors: `Sign`/`Verify` with `SigningAlgorithm=ECDSA_SHA_256` and `MessageType` RAW or DIGEST
+    (a DIGEST message is signed as given, as AWS does; moto alone would hash it again),
+    `GetPublicKey` (DER SubjectPublicKeyInfo).
 
 Operations worth knowing
     ListObjectsV2 pages with `MaxKeys` (default and maximum 1000) and `ContinuationToken`: never
@@ -73,6 +80,8 @@ sandbox in its own process. `/moto-api/...` (moto's reset/dashboard) is not expo
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
 import re
 import secrets
@@ -82,6 +91,9 @@ from typing import Any
 from urllib.parse import parse_qs
 from xml.sax.saxutils import escape
 
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, utils
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
 from sandbox.recordings.seed import SeedInfo, drop_ticket, seed_recordings
@@ -158,7 +170,66 @@ class S3Endpoint:
 
 def create_s3_app() -> S3Endpoint:
     """The WSGI app of the S3+KMS endpoint (state: this process's moto backends)."""
+    _honour_kms_digest_messages()
     return S3Endpoint()
+
+
+_DIGEST_ALGORITHMS = {"ECDSA_SHA_256": (hashes.SHA256, 32), "ECDSA_SHA_384": (hashes.SHA384, 48),
+                      "ECDSA_SHA_512": (hashes.SHA512, 64)}
+
+
+def _honour_kms_digest_messages() -> None:
+    """Make KMS Sign/Verify treat ``MessageType=DIGEST`` as AWS does: the message IS the digest.
+
+    moto 5.2 ignores the parameter and hashes the digest again, so a signature made for a digest
+    would not verify with the public key. Only ECC keys with DIGEST messages are handled here;
+    everything else (and every validation error) stays moto's.
+    """
+    from moto.kms.responses import KmsResponse
+
+    if getattr(KmsResponse, "_dsar_digest_patch", False):
+        return
+    moto_sign, moto_verify = KmsResponse.sign, KmsResponse.verify
+
+    def digest_request(response: Any) -> tuple[Any, Any, bytes, str] | None:
+        algorithm = response._get_param("SigningAlgorithm")
+        if response._get_param("MessageType") != "DIGEST" or algorithm not in _DIGEST_ALGORITHMS:
+            return None
+        key = response.kms_backend.describe_key(response._get_param("KeyId"))
+        inner = getattr(key.private_key, "private_key", None)
+        message = response._get_param("Message")
+        message = message.encode("utf-8") if isinstance(message, str) else message
+        size = _DIGEST_ALGORITHMS[algorithm][1]
+        if key.key_usage != "SIGN_VERIFY" or not isinstance(inner, ec.EllipticCurvePrivateKey) or len(message) != size:
+            return None
+        return key, inner, message, algorithm
+
+    def sign(self: Any) -> str:
+        found = digest_request(self)
+        if found is None:
+            return moto_sign(self)
+        key, private, digest, algorithm = found
+        signature = private.sign(digest, ec.ECDSA(utils.Prehashed(_DIGEST_ALGORITHMS[algorithm][0]())))
+        return json.dumps({"KeyId": key.arn, "Signature": base64.b64encode(signature).decode("ascii"),
+                           "SigningAlgorithm": algorithm})
+
+    def verify(self: Any) -> str:
+        found = digest_request(self)
+        if found is None:
+            return moto_verify(self)
+        key, private, digest, algorithm = found
+        signature = self._get_param("Signature")
+        signature = base64.b64decode(signature) if isinstance(signature, str) else signature
+        try:
+            private.public_key().verify(signature, digest,
+                                        ec.ECDSA(utils.Prehashed(_DIGEST_ALGORITHMS[algorithm][0]())))
+            valid = True
+        except InvalidSignature:
+            valid = False
+        return json.dumps({"KeyId": key.arn, "SignatureValid": valid, "SigningAlgorithm": algorithm})
+
+    KmsResponse.sign, KmsResponse.verify = sign, verify  # type: ignore[method-assign]
+    KmsResponse._dsar_digest_patch = True  # type: ignore[attr-defined]
 
 
 def _refuse(start_response: StartResponse, status: str, message: str, code: str | None = None) -> list[bytes]:

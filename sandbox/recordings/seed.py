@@ -49,6 +49,7 @@ ACCESS_KEY = "testing"
 SECRET_KEY = "testing"  # noqa: S105 -- moto accepts any credentials; documented in the app docstring
 DEFAULT_REGION = "eu-north-1"
 SEED_THREADS = 4
+AUDIT_SIGNING_ALIAS = "alias/dsar-audit-signing"
 TICKET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 
@@ -69,6 +70,7 @@ class SeedInfo:
     calls: int
     audio_objects: int
     index_objects: int
+    audit_signing_key_id: str = ""
 
 
 def client(service: str, endpoint_url: str, region: str = DEFAULT_REGION, **config: Any) -> Any:
@@ -82,9 +84,13 @@ def client(service: str, endpoint_url: str, region: str = DEFAULT_REGION, **conf
 def seed_recordings(population: Population, endpoint_url: str, region: str = DEFAULT_REGION) -> SeedInfo:
     """Provision KMS key, the four buckets (emptied if they exist) and every call of the population."""
     s3 = client("s3", endpoint_url, region, retries={"max_attempts": 3, "mode": "standard"})
-    key_id, key_arn = _ensure_key(client("kms", endpoint_url, region))
+    kms = client("kms", endpoint_url, region)
+    key_id, key_arn = _ensure_key(kms)
+    signing_key_id = _ensure_signing_key(kms)
     for bucket in BUCKETS:
-        _ensure_empty_bucket(s3, bucket, region)
+        # The work bucket also keeps the audit trail's anchors, which must outlive everyone's
+        # permissions: Object Lock (hence versioning) from creation, as production sets it up.
+        _ensure_empty_bucket(s3, bucket, region, object_lock=bucket == WORK_BUCKET)
     for bucket in (RECORDINGS_BUCKET, INBOX_BUCKET, WORK_BUCKET):
         # Real S3 encrypts every new bucket with SSE-S3 since 2023; mirror that default.
         s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={"Rules": [
@@ -116,7 +122,8 @@ def seed_recordings(population: Population, endpoint_url: str, region: str = DEF
     return SeedInfo(endpoint_url=endpoint_url, region=region, recordings_bucket=RECORDINGS_BUCKET,
                     inbox_bucket=INBOX_BUCKET, inbox_prefix=TICKETS_PREFIX, packages_bucket=PACKAGES_BUCKET,
                     work_bucket=WORK_BUCKET, kms_key_id=key_id, kms_key_arn=key_arn, kms_alias=KMS_ALIAS,
-                    calls=len(population.calls), audio_objects=audio_objects, index_objects=len(months))
+                    calls=len(population.calls), audio_objects=audio_objects, index_objects=len(months),
+                    audit_signing_key_id=signing_key_id)
 
 
 def drop_ticket(endpoint_url: str, ticket_bytes: bytes, name: str, region: str = DEFAULT_REGION) -> str:
@@ -201,12 +208,26 @@ def _ensure_key(kms: Any) -> tuple[str, str]:
     return meta["KeyId"], meta["Arn"]
 
 
-def _ensure_empty_bucket(s3: Any, bucket: str, region: str) -> None:
+def _ensure_signing_key(kms: Any) -> str:
+    """The audit trail's asymmetric signing key (ECC_NIST_P256, SIGN_VERIFY) behind its own alias."""
+    for page in kms.get_paginator("list_aliases").paginate():
+        for alias in page["Aliases"]:
+            if alias["AliasName"] == AUDIT_SIGNING_ALIAS and alias.get("TargetKeyId"):
+                return str(kms.describe_key(KeyId=alias["TargetKeyId"])["KeyMetadata"]["Arn"])
+    meta = kms.create_key(Description="DSAR pipeline: signs the audit trail's anchors",
+                          KeyUsage="SIGN_VERIFY", KeySpec="ECC_NIST_P256")["KeyMetadata"]
+    kms.create_alias(AliasName=AUDIT_SIGNING_ALIAS, TargetKeyId=meta["KeyId"])
+    return str(meta["Arn"])
+
+
+def _ensure_empty_bucket(s3: Any, bucket: str, region: str, *, object_lock: bool = False) -> None:
+    """Create the bucket, or empty an existing one (locked anchor versions stay, behind delete markers)."""
+    options: dict[str, Any] = {"ObjectLockEnabledForBucket": True} if object_lock else {}
     try:
         if region == "us-east-1":  # the one region S3 refuses as an explicit location constraint
-            s3.create_bucket(Bucket=bucket)
+            s3.create_bucket(Bucket=bucket, **options)
         else:
-            s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})
+            s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region}, **options)
         return
     except ClientError as exc:
         if exc.response["Error"]["Code"] not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):

@@ -101,7 +101,7 @@ def no_faults(federation):
 def trail(pipeline_env):
     from dsar_pipeline.resources import AuditResource
 
-    return AuditResource(database_url=os.environ["DSAR_AUDIT_DATABASE_URL"], key=os.environ["DSAR_AUDIT_KEY"]).trail()
+    return AuditResource(database_url=os.environ["DSAR_AUDIT_DATABASE_URL"]).trail()
 
 
 def new_request_id() -> str:

@@ -131,7 +131,7 @@ def test_purge_keeps_only_non_personal_evidence(federation, instance) -> None:
     assert request_status(instance, request_id)["status"] == "delivered"
     assert request_id in expired_requests(instance, "dsar_requests", timedelta(seconds=-1))
     work = WorkStoreResource()
-    trail = AuditResource(database_url=os.environ["DSAR_AUDIT_DATABASE_URL"], key=os.environ["DSAR_AUDIT_KEY"]).trail()
+    trail = AuditResource(database_url=os.environ["DSAR_AUDIT_DATABASE_URL"]).trail()
     client = aws_client("s3", federation.settings, "DSAR_S3_ENDPOINT_URL")
     report = purge_request(instance, request_id, store=work.store(), work_root=work_root(), s3_client=client,
                            package_bucket=federation.settings["DSAR_PACKAGE_BUCKET"], trail=trail,
@@ -162,7 +162,7 @@ def trail():
 
     from dsar_pipeline.resources import AuditResource
 
-    return AuditResource(database_url=os.environ["DSAR_AUDIT_DATABASE_URL"], key=os.environ["DSAR_AUDIT_KEY"]).trail()
+    return AuditResource(database_url=os.environ["DSAR_AUDIT_DATABASE_URL"]).trail()
 
 
 def test_dpo_approval_in_dagster_releases_a_held_request_and_is_recorded(federation, instance) -> None:

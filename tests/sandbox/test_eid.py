@@ -387,3 +387,67 @@ def test_control_api_revokes_a_named_person(federation: Any) -> None:
     unknown = httpx.post(f"{control(federation)}/eid/revoke", params={"person": "nobody-such"}, timeout=10)
     assert unknown.status_code == 404
     assert httpx.post(f"{control(federation)}/eid/revoke", timeout=10).status_code == 400
+
+
+# -- the ID-card's authentication/encryption certificate (CDOC recipient) ---------------------------
+
+
+def test_encryption_certificate_is_an_id_card_authentication_certificate(federation: Any, tmp_path: Path) -> None:
+    eid = SandboxEid(tmp_path)
+    demo, latvian = federation.population.case("demo"), federation.population.case("latvian")
+    cert = eid.encryption_certificate_for(demo)
+    cert.verify_directly_issued_by(eid.ca_certificate)
+    assert cert.subject == eid.certificate_for(demo).subject  # the same person, as on a real card
+    assert cert.subject.get_attributes_for_oid(NameOID.SERIAL_NUMBER)[0].value == f"PNOEE-{demo.personal_code}"
+    usage = cert.extensions.get_extension_for_class(x509.KeyUsage)
+    assert usage.critical and usage.value.key_agreement and usage.value.digital_signature
+    assert not usage.value.content_commitment  # it must never pass for a signing certificate
+    assert list(cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value) == [
+        ExtendedKeyUsageOID.CLIENT_AUTH]
+    assert cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca is False
+    key = cert.public_key()
+    assert isinstance(key, ec.EllipticCurvePublicKey) and key.curve.name == "secp384r1"
+    # kept per process, distinct from the signing key, and its private key is the one certified
+    identity = eid.encryption_identity_for(demo)
+    assert identity.certificate == cert and eid.encryption_certificate_for(demo) == cert
+    assert identity.key.public_key() == key
+    assert eid.certificate_for(demo).public_key() != key
+    lv = eid.encryption_certificate_for(latvian)
+    lv_key = lv.public_key()
+    assert isinstance(lv_key, ec.EllipticCurvePublicKey) and lv_key.curve.name == "secp256r1"
+    assert lv.subject.get_attributes_for_oid(NameOID.SERIAL_NUMBER)[0].value == f"PNOLV-{latvian.personal_code}"
+    # the pipeline accepts it as the CDOC recipient of this subject, and not of another one
+    from dsar_pipeline.intake.certificates import verify_chain
+    from dsar_pipeline.intake.id_card import check_recipient_certificate
+
+    der = cert.public_bytes(serialization.Encoding.DER)
+    now = datetime.now(UTC)
+    assert verify_chain(cert, load_trust_anchors(eid.trust_dir), now).trusted
+    assert check_recipient_certificate(der, ("EE", demo.personal_code), now) is None
+    assert check_recipient_certificate(der, subject_of(federation, "household-a"), now) is not None
+
+
+def test_control_api_hands_out_certificates(federation: Any, tmp_path: Path) -> None:
+    from sandbox.control import create_control_app
+    from sandbox.faults import FaultBoard
+
+    eid = SandboxEid(tmp_path)
+    population = federation.population
+    app = create_control_app(FaultBoard(), {}, list, lambda body, name: name, lambda faults: None,
+                             certificate=lambda name, usage: eid.certificate_der(population.case(name), usage))
+    client = app.test_client()
+    response = client.get("/eid/certificate", query_string={"person": "demo", "usage": "encryption"})
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert response.mimetype == "application/pkix-cert"
+    demo = population.case("demo")
+    assert x509.load_der_x509_certificate(response.get_data()) == eid.encryption_certificate_for(demo)
+    signing = client.get("/eid/certificate", query_string={"person": "demo", "usage": "signing"})
+    assert x509.load_der_x509_certificate(signing.get_data()) == eid.certificate_for(demo)
+    unknown = client.get("/eid/certificate", query_string={"person": "nobody-such", "usage": "encryption"})
+    assert unknown.status_code == 404
+    assert client.get("/eid/certificate", query_string={"person": "demo", "usage": "tls"}).status_code == 400
+    assert client.get("/eid/certificate", query_string={"usage": "encryption"}).status_code == 400
+    # a control app without the eID says so instead of pretending the person is unknown
+    bare = create_control_app(FaultBoard(), {}, list, lambda body, name: name, lambda faults: None)
+    answer = bare.test_client().get("/eid/certificate", query_string={"person": "demo", "usage": "encryption"})
+    assert answer.status_code == 404 and "does not simulate" in answer.get_json()["error"]
