@@ -206,7 +206,8 @@ def add_ticket_commands(subparsers: Any) -> None:
                          help="one more subject identity (repeatable); TYPE: personal_code, email, phone, "
                               "customer_number, metering_point_eic, customer_eic, volt_account_id, portal_username")
     example.add_argument("--email", metavar="ADDR", help="delivery e-mail (the link) instead of the person's own")
-    example.add_argument("--phone", metavar="NUMBER", help="delivery phone (the passphrase SMS) instead of the person's")
+    example.add_argument("--phone", metavar="NUMBER",
+                         help="delivery phone (the passphrase SMS) instead of the person's")
     example.set_defaults(func=cmd_example)
 
 

@@ -178,7 +178,8 @@ def test_dpo_approval_in_dagster_releases_a_held_request_and_is_recorded(federat
     kinds = [e.event_type for e in events]
     assert "approved" in kinds and kinds.index("approved") < kinds.index("delivered")
     approved = json.loads(events[kinds.index("approved")].payload)
-    assert approved["package_sha256"] == package["package_sha256"] and approved["manifest_sha256"] == package["manifest_sha256"]
+    assert approved["package_sha256"] == package["package_sha256"]
+    assert approved["manifest_sha256"] == package["manifest_sha256"]
     assert approved["authenticated"] is False and approved["decided_by"] == "dpo.mari"
     assert set(approved["inputs"]) >= {"review_findings", "response_package", "dsar_request"}
     assert trail().verify_chain(request_id).ok
@@ -207,8 +208,9 @@ def test_rematerialising_upstream_voids_an_approval(federation, instance) -> Non
 def test_dpo_rejection_is_final_and_reported(federation, instance) -> None:
     request_id = launch(federation, instance, "household-a", "-reject")
     reject = {"ops": {"release_approval": {"config": {"decision": "reject", "dpo_user": "dpo.mari"}}}}
+    selection = [dg.AssetKey("release_approval"), dg.AssetKey("delivery")]
     result = request_job().execute_in_process(partition_key=request_id, instance=instance, run_config=reject,
-                                              asset_selection=[dg.AssetKey(k) for k in ("release_approval", "delivery")])
+                                              asset_selection=selection)
     assert result.success
     assert request_status(instance, request_id)["status"] == "rejected"
     assert not [m for m in outbox(federation, "mail") if request_id in m["text"]]
