@@ -269,6 +269,8 @@ def _verify(
         if not chain.trusted:
             return _rejected("untrusted_chain", **common)
 
+    if ticket is not None and _id_card_problem(ticket.ticket, trust_anchors, now):
+        return _rejected("untrusted_id_card_certificate", **common)
     evidence = [_long_term(check, trust_anchors, now) for check in checks]
     if any(e.status == "revoked" for e in evidence):
         return _rejected("revoked", revocation="revoked", **common)
@@ -367,19 +369,22 @@ def verify_ticket(
                                 signature_max_age())
         result = verify_container(evidence.container_bytes() or b"", subject=ticket.personal_code,
                                   trust_anchors=anchors, now=now, ticket=context)
-    if result.status is not VerificationStatus.REJECTED and ticket.extensions.id_card_certificate is not None:
-        problem = _id_card_problem(ticket.extensions.certificate_der() or b"", anchors, now)
-        if problem:
-            return _rejected("untrusted_id_card_certificate", container_sha256=result.container_sha256)
+    if result.status is not VerificationStatus.REJECTED and _id_card_problem(ticket, anchors, now):
+        return _rejected("untrusted_id_card_certificate", container_sha256=result.container_sha256)
     return result
 
 
-def _id_card_problem(der: bytes, anchors: list[x509.Certificate], now: datetime) -> bool:
-    """True when the CDOC recipient certificate does not chain to a trusted eID CA (self-made ones don't)."""
+def _id_card_problem(ticket: Ticket, anchors: list[x509.Certificate], now: datetime) -> bool:
+    """True when the ticket's CDOC recipient certificate does not chain to a trusted eID CA: a self-made
+    one naming anyone's personal code would otherwise get that person's package encrypted to its maker.
+    Checked before the container is claimed against replay, so a refused request uses up nothing."""
     from cryptography import x509 as _x509
 
     from .certificates import verify_chain
 
+    der = ticket.extensions.certificate_der()
+    if der is None:
+        return False
     try:
         cert = _x509.load_der_x509_certificate(der)
         return not anchors or not verify_chain(cert, anchors, now).trusted
