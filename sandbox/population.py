@@ -438,6 +438,13 @@ def _named_cases(b: _Builder) -> None:
     b.calls(lv, 3, cust.id)
     b.credit_check(cust, datetime.combine(years(4), datetime.min.time(), UTC), 712, "approved")
 
+    trader = b.person("sole-trader", "EE", "et")
+    cust = b.customer(trader, years(3.5), kind="sole_trader")
+    b.contract(cust, trader, years(3.5), None, meters=10, production=(True,) + (False,) * 9)
+    b.hub_customer(trader)
+    b.portal_user(trader, cust.id, eid=True, logins=12)
+
+    # after the older cases, so that adding them changed none of those cases' identifiers
     impostor = b.person("impostor", "EE", "et")
     cust = b.customer(impostor, years(1.5))
     b.contract(cust, impostor, years(1.5), None, meters=1, address=impostor.address)
@@ -451,12 +458,6 @@ def _named_cases(b: _Builder) -> None:
     b.volt_account(stranger, google=False, sessions=8, customer_id=cust.id)
     b.portal_user(stranger, cust.id, eid=True, logins=5)
     b.calls(stranger, 3, cust.id, chatbot_share=0.0, matched_share=1.0)
-
-    trader = b.person("sole-trader", "EE", "et")
-    cust = b.customer(trader, years(3.5), kind="sole_trader")
-    b.contract(cust, trader, years(3.5), None, meters=10, production=(True,) + (False,) * 9)
-    b.hub_customer(trader)
-    b.portal_user(trader, cust.id, eid=True, logins=12)
 
 
 def _bulk(b: _Builder) -> None:
