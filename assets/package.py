@@ -12,6 +12,7 @@ import pyzipper
 
 from assets.batching import per_request
 from assets.partitions import requests_partitions, single_run
+from connectors.classification import ReviewCause
 from connectors.registry import systems
 from dsar_pipeline.package.assemble import SealedPackage, StagedContents, seal_package, stage_contents, staging_for
 from dsar_pipeline.package.envelope import encrypt_bytes
@@ -42,7 +43,10 @@ def portability_export(context: dg.AssetExecutionContext, work: WorkStoreResourc
 
     def step(request_id: str, own: dict) -> StagedContents:
         results = {name: own[f"{name}_records"] for name in systems()}
-        include_review = bool(own["release_scope"].get("include_review_records", False))
+        scope = own["release_scope"]
+        include_review = {cause for cause, chosen in ((ReviewCause.WEAK_MATCH, scope.get("include_review_records")),
+                                                      (ReviewCause.UNBOUND_IDENTIFIER,
+                                                       scope.get("include_unbound_records"))) if chosen}
         return stage_contents(staging_for(work_root(), request_id, keys), own["dsar_request"], results,
                               own["review_findings"], include_review=include_review, copy_audio=copy_audio)
 

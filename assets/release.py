@@ -34,9 +34,17 @@ BOUND_INPUTS = ("dsar_request", "subject_identities", *(records_asset_name(name)
 
 
 class ScopeConfig(dg.Config):
-    """Whether the records in review that the DPO has checked go into the package (default: no)."""
+    """Which records in review the DPO has checked and puts into the package (default: none).
+
+    `include_review_records`: records reached through a weak identifier of the person (a shared
+    e-mail or phone). `include_unbound_records`, a separate and deliberate choice: records reached
+    only through an identifier the ticket *claims* and no record binds to the verified person;
+    such a record may be a stranger's (an impostor typed in their customer number), so include it
+    only after confirming it is the requester's by other means.
+    """
 
     include_review_records: bool = False
+    include_unbound_records: bool = False
     dpo_user: str = ""
 
 
@@ -45,14 +53,16 @@ class ScopeConfig(dg.Config):
           description="Which records the package holds: those released, plus (on the DPO's word) those in review.")
 def release_scope(context: dg.AssetExecutionContext, config: ScopeConfig, audit: AuditResource,
                   dpo: DpoIdentityResource) -> Any:
-    who = dpo.identify(context, config.dpo_user) if config.include_review_records else None
+    chosen = {"include_review_records": config.include_review_records,
+              "include_unbound_records": config.include_unbound_records}
+    who = dpo.identify(context, config.dpo_user) if any(chosen.values()) else None
     trail = audit.trail() if who else None
     scopes = {}
     for request_id in context.partition_keys:
         if who and trail:
-            trail.append(request_id, "reviewed", {"include_review_records": True, **who.evidence()})
-        scopes[request_id] = {"include_review_records": config.include_review_records}
-    context.add_output_metadata({"include_review_records": config.include_review_records})
+            trail.append(request_id, "reviewed", {**chosen, **who.evidence()})
+        scopes[request_id] = dict(chosen)
+    context.add_output_metadata(chosen)
     return scopes if len(scopes) > 1 else scopes[context.partition_key]
 
 

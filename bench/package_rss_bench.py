@@ -223,7 +223,7 @@ def _child(tmp: Path) -> None:
                             counts={"release": len(everything), "review": 0, "other_person": 0})
     today = datetime.now(UTC).date()
     facts = RequestFacts(request_id=REQUEST_ID, subject_request_id="bench-package-rss", controller="enefit-ee",
-                         language="et", request_type="access", identities=(("personal_code", PERSONAL_CODE),),
+                         language="et", request_type="access", identifiers=(Identifier.anchor(PERSONAL_CODE),),
                          delivery_email="mari.maasikas@example.ee", delivery_phone="+37255512345",
                          certificate_der=None, received_date=today, due_date=today + timedelta(days=30),
                          verification="verified", verification_reason=None, callback_urls=())
@@ -238,7 +238,7 @@ def _child(tmp: Path) -> None:
     keys = LocalKeyProvider(tmp / "keys" / "kek.bin")
     staging = staging_for(tmp / "work", REQUEST_ID, keys)
     started = time.perf_counter()
-    contents = stage_contents(staging, facts, results, outcome, include_review=False, copy_audio=copy_audio)
+    contents = stage_contents(staging, facts, results, outcome, include_review=(), copy_audio=copy_audio)
     stage_s = time.perf_counter() - started
     hwm_staged, rss_staged = _status_mb("VmHWM"), _status_mb("VmRSS")
     started = time.perf_counter()

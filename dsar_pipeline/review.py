@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -33,6 +33,7 @@ class ReviewOutcome:
     requires_approval: bool
     reasons: list[str]
     counts: dict[str, int] = field(default_factory=dict)
+    causes: dict[tuple[str, str, str], ReviewCause] = field(default_factory=dict)  # why each review record waits
 
     def public_summary(self) -> dict[str, Any]:
         return {"requires_approval": self.requires_approval, "reasons": self.reasons,
@@ -61,7 +62,8 @@ def review(facts: RequestFacts, graph: IdentityGraph, results: Mapping[str, Syst
     findings = retention_findings(records, source_rules(), retention_periods(facts.controller), today)
     failed = sorted(name for name, res in results.items() if res.status is SystemStatus.FAILED)
     tally = Counter(d.value for d in dispositions.values())
-    causes = Counter(review_cause(r).value for r in records if dispositions[r.ref] is Disposition.REVIEW)
+    waiting = {r.ref: review_cause(r) for r in records if dispositions[r.ref] is Disposition.REVIEW}
+    causes = Counter(cause.value for cause in waiting.values())
     gate = approval_gate(identity_verified=facts.identity_verified,
                          weak_matches=causes.get(ReviewCause.WEAK_MATCH.value, 0),
                          unbound_matches=causes.get(ReviewCause.UNBOUND_IDENTIFIER.value, 0),
@@ -73,7 +75,8 @@ def review(facts: RequestFacts, graph: IdentityGraph, results: Mapping[str, Syst
         counts={"release": tally.get("release", 0), "review": tally.get("review", 0),
                 "other_person": tally.get("other_person", 0),
                 "weak_match": causes.get(ReviewCause.WEAK_MATCH.value, 0),
-                "unbound_identifier": causes.get(ReviewCause.UNBOUND_IDENTIFIER.value, 0)})
+                "unbound_identifier": causes.get(ReviewCause.UNBOUND_IDENTIFIER.value, 0)},
+        causes=waiting)
 
 
 def release_policy() -> ReleasePolicy:
@@ -86,7 +89,14 @@ def release_policy() -> ReleasePolicy:
 
 
 def released_records(results: Mapping[str, SystemResult], outcome: ReviewOutcome,
-                     approved_review: bool = False) -> list[Record]:
-    """The records that go to the person: strong ones, plus weak ones the DPO approved."""
-    allowed = {Disposition.RELEASE} | ({Disposition.REVIEW} if approved_review else set())
-    return [r for res in results.values() for r in res.records if outcome.dispositions.get(r.ref) in allowed]
+                     include: Collection[ReviewCause] = ()) -> list[Record]:
+    """The records that go to the person: those bound to the anchor, plus the review records of the
+    causes the DPO chose to include (`weak_match`, and separately `unbound_identifier`)."""
+    return [r for res in results.values() for r in res.records if _goes_out(r.ref, outcome, include)]
+
+
+def _goes_out(ref: tuple[str, str, str], outcome: ReviewOutcome, include: Collection[ReviewCause]) -> bool:
+    disposition = outcome.dispositions.get(ref)
+    if disposition is Disposition.RELEASE:
+        return True
+    return disposition is Disposition.REVIEW and outcome.causes.get(ref) in include

@@ -9,12 +9,13 @@ encrypted staging folder; `seal_package` adds the manifest, archives everything 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from connectors.classification import ReviewCause
 from connectors.contract import Attachment, Record
 from connectors.registry import systems
 from dsar_pipeline.collection import SystemResult, SystemStatus
@@ -87,11 +88,11 @@ def system_outcomes(results: Mapping[str, SystemResult], released: list[Record])
 
 
 def stage_contents(staging: EncryptedStaging, facts: RequestFacts, results: Mapping[str, SystemResult],
-                   outcome: ReviewOutcome, *, include_review: bool,
+                   outcome: ReviewOutcome, *, include_review: Collection[ReviewCause],
                    copy_audio: Callable[[Attachment, BinaryIO], None], today: date | None = None) -> StagedContents:
     """Export, report, recordings and letter of the released records, into an emptied staging."""
     staging.remove_all()
-    released = released_records(results, outcome, approved_review=include_review)
+    released = released_records(results, outcome, include=include_review)
     profile = load_profile(facts.controller)
     titles = {name: entry.title for name, entry in systems().items() if name in profile.systems}
     outcomes = {name: o for name, o in system_outcomes(results, released).items() if name in profile.systems}
@@ -101,7 +102,8 @@ def stage_contents(staging: EncryptedStaging, facts: RequestFacts, results: Mapp
                  request_id=facts.request_id, generated_at=now, monthly=export.series.monthly)
     recordings = write_recordings(released, staging, copy_audio)
     found = FoundData(rules=source_rules()).add_all(released)
-    withheld = _withheld(outcome, recordings)
+    withheld = _withheld(outcome, recordings, unconfirmed=sum(
+        1 for ref, cause in outcome.causes.items() if cause not in include_review))
     for kind, count in withheld.items():
         found.hold_back(kind, count)  # type: ignore[arg-type]
     statuses = {name: ("failed" if results[name].status is SystemStatus.FAILED else "complete")
@@ -140,7 +142,7 @@ STAFF_KINDS = (AGENT_IDENTITY, AGENT_NAME_IN_TEXT, AGENT_SPEAKER_LABEL)
 OTHER_KINDS = (OTHER_NAME_IN_TEXT, OTHER_SPEAKER_LABEL, THIRD_PARTY_DATA)
 
 
-def _withheld(outcome: ReviewOutcome, recordings: Any) -> dict[str, int]:
+def _withheld(outcome: ReviewOutcome, recordings: Any, unconfirmed: int) -> dict[str, int]:
     """Counts per kind for Art. 15(4): staff identities redacted, other people's data, unconfirmed records.
 
     The recordings' redaction tally covers the call metadata (the export and report write the same
@@ -149,7 +151,7 @@ def _withheld(outcome: ReviewOutcome, recordings: Any) -> dict[str, int]:
     tally = recordings.withheld.as_dict()
     counts = {"staff_identity": sum(tally.get(k, 0) for k in STAFF_KINDS),
               "other_person": sum(tally.get(k, 0) for k in OTHER_KINDS) + outcome.counts.get("other_person", 0),
-              "unconfirmed_match": outcome.counts.get("review", 0)}
+              "unconfirmed_match": unconfirmed}
     return {k: v for k, v in counts.items() if v}
 
 

@@ -228,3 +228,20 @@ def test_review_records_go_out_only_in_a_rebuilt_package_the_dpo_approves(federa
             config={"release_scope": {"config": {"include_review_records": True, "dpo_user": "dpo.mari"}}})
     assert request_status(instance, request_id)["status"] == "delivered"
     assert latest_metadata(instance, "portability_export", request_id)["records"] > before
+
+
+def test_a_rebuilt_package_is_sent_anew_and_no_passphrase_rests_after_delivery(federation, instance) -> None:
+    """Idempotency keys name the package: a retried send reaches the customer once, a rebuilt package
+    (new passphrase) is sent again. The sealed passphrase is gone once the SMS gateway has it."""
+    from dsar_pipeline.resources import WorkStoreResource
+
+    request_id = launch(federation, instance, "demo", "-rebuilt")
+    assert request_status(instance, request_id)["status"] == "delivered"
+    store = WorkStoreResource().store()
+    assert not store.exists(f"{request_id}/passphrase.sealed")
+    first = passphrase_for(federation, request_id)
+    approve(instance, request_id, extra=("portability_export", "response_package"))
+    mails = [m for m in outbox(federation, "mail") if request_id in m["text"]]
+    assert len(mails) == 2 and mails[0]["text"] != mails[1]["text"]
+    assert passphrase_for(federation, request_id) != first
+    assert not store.exists(f"{request_id}/passphrase.sealed")
