@@ -245,3 +245,39 @@ def test_a_rebuilt_package_is_sent_anew_and_no_passphrase_rests_after_delivery(f
     assert len(mails) == 2 and mails[0]["text"] != mails[1]["text"]
     assert passphrase_for(federation, request_id) != first
     assert not store.exists(f"{request_id}/passphrase.sealed")
+
+
+def test_an_id_card_holder_gets_a_link_to_the_cdoc_copy_that_opens_with_the_card(federation, instance) -> None:
+    """The ticket's ID-card certificate (issued by the eID CA, part of the signed request) gets a CDOC
+    copy encrypted to the card, linked in the same e-mail; the card's key opens it."""
+    import base64
+    from datetime import UTC, datetime
+
+    import httpx
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from dsar_pipeline.demo import CONTROLLER_OF_COUNTRY, control_signer
+    from dsar_pipeline.intake.example import sign_ticket, ticket_for
+    from dsar_pipeline.package.cdoc_reader import decrypt_cdoc
+    from sandbox.eid import SandboxEid
+
+    from .conftest import people
+
+    person = people(federation)["demo"]
+    card = SandboxEid(Path(federation.settings["DSAR_TRUST_ANCHORS_DIR"]).parent.parent) \
+        .encryption_identity_for(federation.population.case("demo"))
+    ticket = ticket_for(person, CONTROLLER_OF_COUNTRY["EE"], now=datetime.now(UTC))
+    ticket["subject_request_id"] += "-cdoc"
+    ticket["extensions"]["id_card_certificate"] = base64.b64encode(card.certificate.public_bytes(Encoding.DER)).decode()
+    raw = json.dumps(sign_ticket(ticket, control_signer(federation.settings["SANDBOX_CONTROL_URL"], "demo"))).encode()
+    drop(federation, raw, "web-cdoc")
+    tick = runner.tick(instance)
+    (request_id,) = tick.new_requests
+    assert request_job().execute_in_process(partition_key=request_id, instance=instance, raise_on_error=False).success
+    assert request_status(instance, request_id)["status"] == "delivered"
+    (mail,) = [m for m in outbox(federation, "mail") if request_id in m["text"]]
+    links = [w for w in mail["text"].split() if w.startswith("http")]
+    assert len(links) == 2 and "response.cdoc" in links[1]
+    cdoc = httpx.get(links[1], timeout=60).content
+    files = dict(decrypt_cdoc(cdoc, card.key))
+    assert "manifest.json" in files and "letter/letter.html" in files

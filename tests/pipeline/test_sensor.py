@@ -126,3 +126,48 @@ def test_batches_fill_every_run_slot_in_whole_waves_none_over_the_size(monkeypat
     cut = batches(ids)
     assert [len(chunk) for chunk in cut] == expected
     assert [rid for chunk in cut for rid in chunk] == ids  # every request once, in order
+
+
+def test_a_ticket_edited_after_signing_stops_at_intake(federation, instance) -> None:
+    """Evidence rejected: the request gets its partition and its verdict (for the DPO), the helpdesk
+    the reason code, the audit trail the container's digest; no run starts, so nothing is collected."""
+    import json
+
+    from dsar_pipeline.resources import AuditResource
+    from dsar_pipeline.status import latest_metadata, request_status
+
+    ticket = json.loads(person_ticket(federation, "impostor", suffix="-edited"))
+    ticket["subject_identities"].append({"identity_type": "customer_number", "identity_value": "100008",
+                                         "identity_format": "raw"})
+    drop(federation, json.dumps(ticket).encode(), "web-edited")
+    tick = runner.tick(instance)
+    assert len(tick.new_requests) == 1 and tick.runs == []
+    (request_id,) = tick.new_requests
+    assert instance.has_dynamic_partition("dsar_requests", request_id)
+    facts = latest_metadata(instance, "dsar_request", request_id)
+    assert (facts["verification"], facts["reason_code"]) == ("rejected", "content_mismatch")
+    assert request_status(instance, request_id)["status"] == "rejected"
+    assert instance.get_run_records() == [], "no run, no collection"
+    assert any(c["subject_request_id"].endswith("-edited") and c["request_status"] == "cancelled"
+               and c.get("extensions", {}).get("reason") == "rejected: content_mismatch"
+               for c in callbacks(federation))
+    trail = AuditResource(database_url=os.environ["DSAR_AUDIT_DATABASE_URL"]).trail()
+    verified = [json.loads(e.payload) for e in trail.events(request_id) if e.event_type == "verified"]
+    assert verified[0]["status"] == "rejected" and len(verified[0]["container_sha256"]) == 64
+
+
+def test_the_same_container_on_a_second_ticket_is_replayed(federation, instance) -> None:
+    import json
+
+    from dsar_pipeline.status import latest_metadata
+
+    raw = person_ticket(federation, "impostor", suffix="-first")
+    drop(federation, raw, "web-first")
+    first = runner.tick(instance)
+    assert len(first.runs) == 1
+    again = json.loads(raw)
+    again["subject_request_id"] += "-again"  # outside the signed document: a new request around the same container
+    drop(federation, json.dumps(again).encode(), "web-again")
+    second = runner.tick(instance)
+    assert second.runs == [] and len(second.new_requests) == 1
+    assert latest_metadata(instance, "dsar_request", second.new_requests[0])["reason_code"] == "replayed"
