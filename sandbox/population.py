@@ -10,8 +10,11 @@ Named edge cases (see `CASES`) are built first with hand-picked shapes; the bulk
 
 from __future__ import annotations
 
+import contextlib
 import random
 import uuid
+import zlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
@@ -142,6 +145,21 @@ class _Builder:
         self.used_codes: set[str] = set()
 
     # -- small helpers ----------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def own_stream(self, name: str) -> Iterator[None]:
+        """Draw from a random stream of its own for a while (seeded from the seed and `name`), so that
+        cases added later leave everyone drawn after them (the bulk population) as it was."""
+        saved = self.rng, self.fakers
+        seed = self.pop.seed * 1_000_003 + zlib.crc32(name.encode())
+        self.rng = random.Random(seed)
+        self.fakers = {lang: Faker(loc) for lang, loc in FAKER_LOCALE.items()}
+        for i, faker in enumerate(self.fakers.values()):
+            faker.seed_instance(seed + i)
+        try:
+            yield
+        finally:
+            self.rng, self.fakers = saved
 
     def next_id(self, table: str, start: int = 1) -> int:
         self.serials[table] = self.serials.get(table, start - 1) + 1
@@ -444,7 +462,13 @@ def _named_cases(b: _Builder) -> None:
     b.hub_customer(trader)
     b.portal_user(trader, cust.id, eid=True, logins=12)
 
-    # after the older cases, so that adding them changed none of those cases' identifiers
+    with b.own_stream("impersonation"):
+        _impersonation_cases(b, years)
+
+
+def _impersonation_cases(b: _Builder, years: Callable[[float], date]) -> None:
+    """Added after the older cases, on a random stream of their own: the older cases' identifiers and
+    the bulk population stay as they were."""
     impostor = b.person("impostor", "EE", "et")
     cust = b.customer(impostor, years(1.5))
     b.contract(cust, impostor, years(1.5), None, meters=1, address=impostor.address)

@@ -3,9 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from connectors.identity import Identifier
 from dsar_pipeline.intake.ticket import SEARCH_TYPES, IdentityType
+
+
+def collect_everything(settings: dict[str, str], identifiers: tuple[Identifier, ...]) -> tuple[Any, dict[str, Any]]:
+    """Resolve `identifiers` across all five systems and collect from each: (graph, results)."""
+    from connectors.registry import build_connectors
+    from connectors.resolution import expand
+    from dsar_pipeline.collection import collect_system
+
+    connectors = build_connectors(settings)
+    try:
+        graph = expand(identifiers, connectors)
+        return graph, {name: collect_system(c, graph) for name, c in connectors.items()}
+    finally:
+        for connector in connectors.values():
+            connector.close()
 
 
 def ticket_identifiers(identities: Iterable[tuple[str, str]]) -> tuple[Identifier, ...]:

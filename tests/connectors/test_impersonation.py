@@ -21,13 +21,12 @@ import pytest
 from connectors.classification import Disposition, ReviewCause, personal_codes, review_cause
 from connectors.contract import Record
 from connectors.identity import Identifier, Strength
-from connectors.registry import build_connectors
-from connectors.resolution import IdentityGraph, expand
-from dsar_pipeline.collection import SystemResult, SystemStatus, collect_system
+from connectors.resolution import IdentityGraph
+from dsar_pipeline.collection import SystemResult, SystemStatus
 from dsar_pipeline.requests import RequestFacts
 from dsar_pipeline.review import ReviewOutcome, review
 from sandbox.people import named_people
-from tests.identifiers import ticket_identifiers
+from tests.identifiers import collect_everything, ticket_identifiers
 
 HOLDING_REASONS = {"unbound_identifier", "other_person"}
 
@@ -68,13 +67,7 @@ def named(federation) -> dict[str, dict[str, Any]]:
 def search(federation, identities: Iterable[tuple[str, str]], verification: str = "verified") -> Search:
     """Resolve and collect `identities` (ticket types) across all five systems, then review them."""
     identifiers = ticket_identifiers(identities)
-    connectors = build_connectors(federation.settings)
-    try:
-        graph = expand(identifiers, connectors)
-        results = {n: collect_system(c, graph) for n, c in connectors.items()}
-    finally:
-        for connector in connectors.values():
-            connector.close()
+    graph, results = collect_everything(federation.settings, identifiers)
     assert all(r.status is SystemStatus.COMPLETE for r in results.values()), \
         "a failed system would hold the request for another reason and hide what this test looks at"
     facts = RequestFacts(

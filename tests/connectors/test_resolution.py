@@ -10,12 +10,10 @@ import pytest
 
 from connectors.classification import Disposition
 from connectors.identity import IdentityType
-from connectors.registry import build_connectors
-from connectors.resolution import expand
-from dsar_pipeline.collection import SystemStatus, collect_system
+from dsar_pipeline.collection import SystemStatus
 from dsar_pipeline.requests import RequestFacts
 from dsar_pipeline.review import review
-from tests.identifiers import ticket_identifiers
+from tests.identifiers import collect_everything, ticket_identifiers
 
 
 def facts_for(person, identities) -> RequestFacts:
@@ -29,13 +27,7 @@ def facts_for(person, identities) -> RequestFacts:
 def search(federation, name: str, kinds: tuple[str, ...] = ("personal_code", "email", "phone")):
     person = federation.population.case(name)
     identities = ticket_identifiers([(k, getattr(person, k)) for k in kinds if getattr(person, k)])
-    connectors = build_connectors(federation.settings)
-    try:
-        graph = expand(identities, connectors)
-        results = {n: collect_system(c, graph) for n, c in connectors.items()}
-    finally:
-        for connector in connectors.values():
-            connector.close()
+    graph, results = collect_everything(federation.settings, identities)
     outcome = review(facts_for(person, identities), graph, results, today=federation.population.as_of)
     return person, graph, results, outcome
 

@@ -19,6 +19,7 @@ from dsar_pipeline.package.encrypted_staging import INDEX_HEAD, INDEX_LOG, Encry
 from dsar_pipeline.package.keys import LocalKeyProvider
 from dsar_pipeline.package.staging import StagedFile
 from dsar_pipeline.requests import RequestFacts
+from tests.package.test_encrypted_staging import _record_ends
 
 REQUEST = "req-seal-check"
 PASSPHRASE = "amber-falcon-river-42"
@@ -45,14 +46,6 @@ def _stage(tmp_path: Path) -> StagedContents:
             handle.write(data)
     staged = tuple(staging.files())
     return StagedContents(files=len(staged), records=0, staged=staged)
-
-
-def _record_ends(raw: bytes) -> list[int]:
-    ends, pos = [], 0
-    while pos < len(raw):
-        pos += 4 + int.from_bytes(raw[pos:pos + 4], "big")
-        ends.append(pos)
-    return ends
 
 
 def test_an_intact_staging_seals_with_every_file(tmp_path: Path) -> None:

@@ -60,6 +60,20 @@ def person_ticket(federation, name: str, *, signed: bool = True, suffix: str = "
     return json.dumps(ticket).encode()
 
 
+def run_ticket(federation, instance: dg.DagsterInstance, raw: bytes, suffix: str) -> str:
+    """Drop the ticket, let the sensor take it, and run the request's job to the end: its request id."""
+    from dsar_pipeline import runner
+    from dsar_pipeline.definitions import request_job
+
+    drop(federation, raw, f"web{suffix}")
+    tick = runner.tick(instance)
+    assert len(tick.runs) == 1, tick.skip_reason
+    (request_id,) = tick.new_requests
+    result = request_job().execute_in_process(partition_key=request_id, instance=instance, raise_on_error=False)
+    assert result.success
+    return request_id
+
+
 def drop(federation, raw: bytes, name: str) -> None:
     response = httpx.post(f"{federation.settings['SANDBOX_CONTROL_URL']}/tickets", params={"name": name},
                           content=raw, timeout=10)

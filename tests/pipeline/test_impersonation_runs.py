@@ -18,7 +18,6 @@ import pytest
 import pyzipper
 
 from assets.package import work_root
-from dsar_pipeline import runner
 from dsar_pipeline.definitions import request_job
 from dsar_pipeline.package.envelope import decrypt_bytes
 from dsar_pipeline.resources import WorkStoreResource
@@ -26,7 +25,7 @@ from dsar_pipeline.status import request_status
 from sandbox.gateways.outbox import read_outbox
 from sandbox.people import named_people
 
-from .conftest import drop, person_ticket
+from .conftest import person_ticket, run_ticket
 
 
 @pytest.fixture(autouse=True)
@@ -43,14 +42,7 @@ def stranger(federation) -> dict[str, Any]:
 
 
 def launch(federation, instance: dg.DagsterInstance, raw: bytes, suffix: str) -> str:
-    """Drop the ticket, let the sensor take it, and run the request's job to the end."""
-    drop(federation, raw, f"web{suffix}")
-    tick = runner.tick(instance)
-    assert len(tick.runs) == 1, tick.skip_reason
-    (request_id,) = tick.new_requests
-    result = request_job().execute_in_process(partition_key=request_id, instance=instance, raise_on_error=False)
-    assert result.success
-    return request_id
+    return run_ticket(federation, instance, raw, suffix)
 
 
 def outbox(federation, channel: str) -> list[dict[str, Any]]:

@@ -20,17 +20,11 @@ from dsar_pipeline.status import request_status
 from sandbox.faults import parse_spec
 from sandbox.gateways.outbox import read_outbox
 
-from .conftest import drop, person_ticket
+from .conftest import drop, person_ticket, run_ticket
 
 
 def launch(federation, instance: dg.DagsterInstance, person: str, suffix: str) -> str:
-    drop(federation, person_ticket(federation, person, suffix=suffix), f"web{suffix}")
-    tick = runner.tick(instance)
-    assert len(tick.runs) == 1, tick.skip_reason
-    (request_id,) = tick.new_requests
-    result = request_job().execute_in_process(partition_key=request_id, instance=instance, raise_on_error=False)
-    assert result.success
-    return request_id
+    return run_ticket(federation, instance, person_ticket(federation, person, suffix=suffix), suffix)
 
 
 def outbox(federation, channel: str) -> list[dict]:
