@@ -50,10 +50,18 @@ class IdentityGraph:
 def expand(subject: Sequence[Identifier], connectors: Mapping[str, Connector],
            max_rounds: int = MAX_ROUNDS, max_calls: int = MAX_CALLS) -> IdentityGraph:
     graph = IdentityGraph()
-    frontier = [i for i in subject if graph.add(i)]
+    given = [i for i in subject if graph.add(i)]
+    # The anchor's own search goes first and the claims a round later: a claim the anchor's path
+    # reaches in the meantime is asked once, already bound, instead of twice (unbound, then bound).
+    frontier = [i for i in given if i.is_bound] or given
+    claims = [i for i in given if i not in frontier]
     asked: dict[str, set[tuple[IdentityType, str, str]]] = {name: set() for name in connectors}
     with ThreadPoolExecutor(max_workers=max(1, len(connectors))) as pool:
-        while frontier:
+        while frontier or claims:
+            if not frontier or graph.rounds >= 1:
+                frontier, claims = [*frontier, *claims], []
+            # each identifier once, by the best path known now
+            frontier = list({(i.type, i.value): graph.identifiers[(i.type, i.value)] for i in frontier}.values())
             if graph.rounds >= max_rounds:
                 graph.stopped_early = f"round limit ({max_rounds}) reached"
                 break
