@@ -17,14 +17,15 @@ from assets.partitions import requests_partitions, single_run
 from assets.release import current_binding
 from dsar_pipeline.delivery import deliver
 from dsar_pipeline.intake.approval import Approval, Decision, DeliveryState, delivery_gate
+from dsar_pipeline.io_manager import load_stored
 from dsar_pipeline.notify import send_status
 from dsar_pipeline.package.envelope import decrypt_bytes
 from dsar_pipeline.resources import AuditResource, WorkStoreResource, aws_client, current_settings
 
 
 @dg.asset(partitions_def=requests_partitions, backfill_policy=single_run, group_name="delivery", kinds={"s3"},
-          ins={"dsar_request": dg.AssetIn(), "review_findings": dg.AssetIn(), "release_approval": dg.AssetIn(),
-               "response_package": dg.AssetIn()},
+          ins={"dsar_request": dg.AssetIn(), "review_findings": dg.AssetIn(), "response_package": dg.AssetIn()},
+          deps=["release_approval"],
           description="Upload with SSE-KMS, link by e-mail, passphrase by SMS — only when the release rules allow.")
 def delivery(context: dg.AssetExecutionContext, work: WorkStoreResource, audit: AuditResource,
              **inputs: Any) -> Any:
@@ -34,7 +35,7 @@ def delivery(context: dg.AssetExecutionContext, work: WorkStoreResource, audit: 
 
     def step(request_id: str, own: dict) -> dict[str, Any]:
         facts, package, review = own["dsar_request"], own["response_package"], own["review_findings"]
-        approval: Approval = own["release_approval"]
+        approval: Approval = load_stored(work, request_id, "release_approval") or Approval()
         current = current_binding(store, request_id, package) if approval.decision is Decision.APPROVE else None
         verdict = delivery_gate(requires_approval=review.requires_approval, failed_systems=review.failed_systems,
                                 approval=approval, current=current)

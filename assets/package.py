@@ -14,6 +14,7 @@ from assets.batching import per_request
 from assets.partitions import requests_partitions, single_run
 from connectors.classification import ReviewCause
 from connectors.registry import systems
+from dsar_pipeline.io_manager import load_stored
 from dsar_pipeline.package.assemble import SealedPackage, StagedContents, seal_package, stage_contents, staging_for
 from dsar_pipeline.package.envelope import encrypt_bytes
 from dsar_pipeline.package.passphrase import generate_passphrase
@@ -29,8 +30,8 @@ def work_root() -> Path:
 
 
 @dg.asset(partitions_def=requests_partitions, backfill_policy=single_run, group_name="package", kinds={"python"},
-          ins={"dsar_request": dg.AssetIn(), "review_findings": dg.AssetIn(), "release_scope": dg.AssetIn(),
-               **SYSTEM_INPUTS},
+          ins={"dsar_request": dg.AssetIn(), "review_findings": dg.AssetIn(), **SYSTEM_INPUTS},
+          deps=["release_scope"],
           description="Export (JSON, CSV, Parquet, data dictionary), readable report, recordings and the Art. 15 "
                       "letter, staged encrypted.")
 def portability_export(context: dg.AssetExecutionContext, work: WorkStoreResource,
@@ -43,7 +44,7 @@ def portability_export(context: dg.AssetExecutionContext, work: WorkStoreResourc
 
     def step(request_id: str, own: dict) -> StagedContents:
         results = {name: own[f"{name}_records"] for name in systems()}
-        scope = own["release_scope"]
+        scope = load_stored(work, request_id, "release_scope") or {}  # the DPO's, if they gave one
         include_review = {cause for cause, chosen in ((ReviewCause.WEAK_MATCH, scope.get("include_review_records")),
                                                       (ReviewCause.UNBOUND_IDENTIFIER,
                                                        scope.get("include_unbound_records"))) if chosen}

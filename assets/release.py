@@ -78,8 +78,10 @@ class ApprovalConfig(dg.Config):
 
 
 def sealed_digest(store: WorkStore, request_id: str, asset: str) -> str:
-    """SHA-256 of the sealed object of `asset` for the request: every materialisation seals anew."""
-    return hashlib.sha256(store.get(object_key(request_id, dg.AssetKey(asset)))).hexdigest()
+    """SHA-256 of the sealed object of `asset` for the request (every materialisation seals anew), or
+    "absent" for one never materialised (the DPO's scope, until they give one)."""
+    key = object_key(request_id, dg.AssetKey(asset))
+    return hashlib.sha256(store.get(key)).hexdigest() if store.exists(key) else "absent"
 
 
 def file_digest(path: Path) -> str:

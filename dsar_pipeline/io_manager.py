@@ -59,6 +59,17 @@ class EncryptedIOManager(dg.ConfigurableIOManager):
         return values if len(keys) > 1 else values[keys[0]]
 
 
+def load_stored(work: WorkStoreResource, request_id: str, asset: str) -> Any | None:
+    """The request's last stored output of `asset`, or None when it was never materialised: for the
+    DPO's decisions, which the sensor's runs do not build (they would only ever say "pending")."""
+    store = work.store()
+    key = object_key(request_id, dg.AssetKey(asset))
+    if not store.exists(key):
+        return None
+    return pickle.loads(  # noqa: S301 - sealed by us, authenticated
+        decrypt_bytes(store.get(key), work.key_provider(), _context(request_id, dg.AssetKey(asset))))
+
+
 def _partition_keys(context: dg.OutputContext) -> list[str]:
     if not context.has_asset_partitions:
         raise dg.Failure("the encrypted IO manager stores only per-request (partitioned) assets")

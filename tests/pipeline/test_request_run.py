@@ -15,7 +15,7 @@ import pyzipper
 
 from assets.package import work_root
 from dsar_pipeline import runner
-from dsar_pipeline.definitions import request_job
+from dsar_pipeline.definitions import decision_job, request_job
 from dsar_pipeline.status import request_status
 from sandbox.faults import parse_spec
 from sandbox.gateways.outbox import read_outbox
@@ -78,8 +78,8 @@ def test_system_down_gives_incomplete_then_rerunning_only_it_delivers(federation
     assert not [m for m in outbox(federation, "mail") if request_id in m["text"]], "never delivered when incomplete"
     federation.board.replace([])
     calls_before = {name: status["systems"][name]["seconds"] for name in ("billing", "avp")}
-    rerun = [dg.AssetKey(k) for k in ("portal_records", "review_findings", "release_scope", "portability_export",
-                                      "response_package", "release_approval", "delivery")]
+    rerun = [dg.AssetKey(k) for k in ("portal_records", "review_findings", "portability_export",
+                                      "response_package", "delivery")]
     result = request_job().execute_in_process(partition_key=request_id, instance=instance,
                                               asset_selection=rerun, raise_on_error=False)
     assert result.success
@@ -146,7 +146,7 @@ def approve(instance, request_id: str, *, extra: tuple[str, ...] = (), config: d
     selection = [dg.AssetKey(k) for k in (*extra, "release_approval", "delivery")]
     run_config = {"ops": {"release_approval": {"config": {"decision": "approve", "dpo_user": "dpo.mari"}},
                           **(config or {})}}
-    result = request_job().execute_in_process(partition_key=request_id, instance=instance, run_config=run_config,
+    result = decision_job().execute_in_process(partition_key=request_id, instance=instance, run_config=run_config,
                                               asset_selection=selection, raise_on_error=False)
     assert result.success
 
@@ -183,7 +183,7 @@ def test_rematerialising_upstream_voids_an_approval(federation, instance) -> Non
     """Approve, then rebuild the review: delivery now meets a package the DPO never saw and holds it."""
     request_id = launch(federation, instance, "household-a", "-void")
     approve_only = {"ops": {"release_approval": {"config": {"decision": "approve", "dpo_user": "dpo.mari"}}}}
-    result = request_job().execute_in_process(partition_key=request_id, instance=instance, run_config=approve_only,
+    result = decision_job().execute_in_process(partition_key=request_id, instance=instance, run_config=approve_only,
                                               asset_selection=[dg.AssetKey("release_approval")])
     assert result.success
     again = request_job().execute_in_process(partition_key=request_id, instance=instance,
@@ -203,7 +203,7 @@ def test_dpo_rejection_is_final_and_reported(federation, instance) -> None:
     request_id = launch(federation, instance, "household-a", "-reject")
     reject = {"ops": {"release_approval": {"config": {"decision": "reject", "dpo_user": "dpo.mari"}}}}
     selection = [dg.AssetKey("release_approval"), dg.AssetKey("delivery")]
-    result = request_job().execute_in_process(partition_key=request_id, instance=instance, run_config=reject,
+    result = decision_job().execute_in_process(partition_key=request_id, instance=instance, run_config=reject,
                                               asset_selection=selection)
     assert result.success
     assert request_status(instance, request_id)["status"] == "rejected"
@@ -274,4 +274,4 @@ def test_an_id_card_holder_gets_a_link_to_the_cdoc_copy_that_opens_with_the_card
     assert len(links) == 2 and "response.cdoc" in links[1]
     cdoc = httpx.get(links[1], timeout=60).content
     files = dict(decrypt_cdoc(cdoc, card.key))
-    assert "manifest.json" in files and "letter/letter.html" in files
+    assert "manifest.json" in files and "letter_letter.html" in files  # DigiDoc4 shows a flat file list
