@@ -68,8 +68,3 @@ defs = dg.Definitions.merge(
 def request_job() -> dg.JobDefinition:
     """The request job, resolvable from this module (for `dg.reconstructable` in the runner)."""
     return defs.resolve_job_def("dsar_request_job")
-
-
-def decision_job() -> dg.JobDefinition:
-    """The job of the DPO's decisions (every per-request asset, the decisions included)."""
-    return defs.resolve_job_def("dsar_decision_job")

@@ -65,7 +65,7 @@ from .audit_chain import (
     link_hash,
     new_event,
 )
-from .audit_signing import PublicKey, load_public_keys
+from .audit_signing import PublicKey, key_fingerprint, load_public_keys
 
 DEFAULT_AUDIT_URL = "sqlite:///.dagster_home/dsar_audit.sqlite3"
 MAX_APPEND_ATTEMPTS = 12
@@ -384,7 +384,14 @@ class AuditTrail:
     def verify(self, public_keys: Sequence[PublicKey] = (), bucket_anchors: Sequence[tuple[Anchor, bool]] = (),
                bucket_status: str = "not configured") -> TrailVerification:
         """Walk the whole chain and check it against every anchor (database and bucket) and signature."""
-        sources = [(a, "database") for a in self.anchors()] + [(a, "bucket") for a, _ in bucket_anchors]
+        # A bucket may also hold the anchors of another trail (a test or staging environment writing to
+        # the same bucket) under another key: they are not ours, so they are counted, not judged. An
+        # anchor of ours cannot be forged without our key, nor removed (Object Lock). In the database,
+        # every anchor claims to be ours: one under an unknown key is a break.
+        known = {key_fingerprint(key) for key in public_keys}
+        foreign = [a for a, _ in bucket_anchors if a.key_fingerprint not in known]
+        sources = [(a, "database") for a in self.anchors()] + [
+            (a, "bucket") for a, _ in bucket_anchors if a.key_fingerprint in known]
         signature_problems: list[str] = []
         trusted: dict[int, list[tuple[Anchor, str]]] = {}
         for anchor, where in sources:  # only validly signed anchors may judge the chain
@@ -418,12 +425,15 @@ class AuditTrail:
                     problem = f"audit anchor of {anchor.anchored_at} ({where}) names an impossible empty-chain head"
                     break
         problem = problem or (signature_problems[0] if signature_problems else None)
+        if problem is None and bucket_anchors and not known:
+            problem = "no public key to check the bucket's audit anchors with (give one with --public-key)"
         latest = max(trusted, default=None)
         summary = {
             "database": sum(1 for _, where in sources if where == "database"),
             "bucket": len(bucket_anchors) if bucket_status == "checked" else None,
             "bucket_status": bucket_status,
-            "bucket_unlocked": sum(1 for _, locked in bucket_anchors if not locked),
+            "bucket_unlocked": sum(1 for a, locked in bucket_anchors if not locked and a.key_fingerprint in known),
+            "bucket_other_keys": len(foreign),
             "latest_seq": latest,
             "unanchored_events": walker.seq - (latest or 0),
         }

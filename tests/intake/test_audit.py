@@ -6,6 +6,7 @@ and must be caught both by the API and by `dsar audit verify` (exit 2, one line 
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import os
@@ -525,3 +526,17 @@ def test_postgresql_writer_role_can_only_insert_and_select(pg_schema, signer):
             conn.execute(text(f"DROP OWNED BY {role}"))
             conn.execute(text(f"DROP ROLE {role}"))
         owner.dispose()
+
+
+def test_another_trails_anchors_in_the_bucket_are_counted_not_judged(trail, signer, tmp_path):
+    """A bucket shared with another environment holds anchors under another key: they cannot speak for
+    this trail (and cannot hide anything: ours are all still checked), so they are only counted."""
+    ours = anchor_head(trail, None, None, signer)
+    other = sign_anchor(99, "f" * 64, LocalKeySigner(tmp_path / "staging.pem"))
+    result = trail.verify([signer.public_key()], bucket_anchors=[(other, True), (ours, True)], bucket_status="checked")
+    assert result.ok and result.anchors["bucket_other_keys"] == 1
+    forged = dataclasses.replace(ours, head_hash="0" * 64)
+    broken = trail.verify([signer.public_key()], bucket_anchors=[(forged, True)], bucket_status="checked")
+    assert not broken.ok
+    unchecked = trail.verify([], bucket_anchors=[(ours, True)], bucket_status="checked")
+    assert not unchecked.ok  # nothing to judge with: never "intact"

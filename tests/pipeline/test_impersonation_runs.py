@@ -18,7 +18,7 @@ import pytest
 import pyzipper
 
 from assets.package import work_root
-from dsar_pipeline.definitions import decision_job
+from dsar_pipeline.definitions import request_job
 from dsar_pipeline.package.envelope import decrypt_bytes
 from dsar_pipeline.resources import WorkStoreResource
 from dsar_pipeline.status import request_status
@@ -140,7 +140,7 @@ def test_a_dpo_releasing_weak_matches_does_not_release_unbound_claims(federation
                       "release_approval": {"config": {"decision": "approve", "dpo_user": "dpo.mari"}}}}
     selection = [dg.AssetKey(k) for k in ("release_scope", "portability_export", "response_package",
                                           "release_approval", "delivery")]
-    result = decision_job().execute_in_process(partition_key=request_id, instance=instance, run_config=config,
+    result = request_job().execute_in_process(partition_key=request_id, instance=instance, run_config=config,
                                               asset_selection=selection, raise_on_error=False)
     assert result.success
     assert request_status(instance, request_id)["status"] == "delivered"

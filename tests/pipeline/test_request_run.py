@@ -15,7 +15,7 @@ import pyzipper
 
 from assets.package import work_root
 from dsar_pipeline import runner
-from dsar_pipeline.definitions import decision_job, request_job
+from dsar_pipeline.definitions import request_job
 from dsar_pipeline.status import request_status
 from sandbox.faults import parse_spec
 from sandbox.gateways.outbox import read_outbox
@@ -146,7 +146,7 @@ def approve(instance, request_id: str, *, extra: tuple[str, ...] = (), config: d
     selection = [dg.AssetKey(k) for k in (*extra, "release_approval", "delivery")]
     run_config = {"ops": {"release_approval": {"config": {"decision": "approve", "dpo_user": "dpo.mari"}},
                           **(config or {})}}
-    result = decision_job().execute_in_process(partition_key=request_id, instance=instance, run_config=run_config,
+    result = request_job().execute_in_process(partition_key=request_id, instance=instance, run_config=run_config,
                                               asset_selection=selection, raise_on_error=False)
     assert result.success
 
@@ -183,7 +183,7 @@ def test_rematerialising_upstream_voids_an_approval(federation, instance) -> Non
     """Approve, then rebuild the review: delivery now meets a package the DPO never saw and holds it."""
     request_id = launch(federation, instance, "household-a", "-void")
     approve_only = {"ops": {"release_approval": {"config": {"decision": "approve", "dpo_user": "dpo.mari"}}}}
-    result = decision_job().execute_in_process(partition_key=request_id, instance=instance, run_config=approve_only,
+    result = request_job().execute_in_process(partition_key=request_id, instance=instance, run_config=approve_only,
                                               asset_selection=[dg.AssetKey("release_approval")])
     assert result.success
     again = request_job().execute_in_process(partition_key=request_id, instance=instance,
@@ -203,7 +203,7 @@ def test_dpo_rejection_is_final_and_reported(federation, instance) -> None:
     request_id = launch(federation, instance, "household-a", "-reject")
     reject = {"ops": {"release_approval": {"config": {"decision": "reject", "dpo_user": "dpo.mari"}}}}
     selection = [dg.AssetKey("release_approval"), dg.AssetKey("delivery")]
-    result = decision_job().execute_in_process(partition_key=request_id, instance=instance, run_config=reject,
+    result = request_job().execute_in_process(partition_key=request_id, instance=instance, run_config=reject,
                                               asset_selection=selection)
     assert result.success
     assert request_status(instance, request_id)["status"] == "rejected"

@@ -149,7 +149,7 @@ def test_a_ticket_edited_after_signing_stops_at_intake(federation, instance) -> 
     assert request_status(instance, request_id)["status"] == "rejected"
     assert instance.get_run_records() == [], "no run, no collection"
     assert any(c["subject_request_id"].endswith("-edited") and c["request_status"] == "cancelled"
-               and c.get("extensions", {}).get("reason") == "rejected: content_mismatch"
+               and c["payload"].get("extensions", {}).get("reason") == "rejected: content_mismatch"
                for c in callbacks(federation))
     trail = AuditResource(database_url=os.environ["DSAR_AUDIT_DATABASE_URL"]).trail()
     verified = [json.loads(e.payload) for e in trail.events(request_id) if e.event_type == "verified"]
