@@ -26,6 +26,9 @@ def pipeline_env(federation, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     # Seal with the local key file here: other test modules in this process re-seed or reset the
     # sandbox's in-process KMS (moto keeps one global state). The demo test exercises KMS end to end.
     os.environ["DSAR_KMS_KEY_ID"] = ""
+    # Sign audit anchors with this home's own key file: the sandbox's KMS signing key belongs to the
+    # audit tests' trail, whose anchors share the work bucket (one trail per key, as in production).
+    os.environ["DSAR_AUDIT_SIGNING_KEY_ID"] = ""
     try:
         yield dict(os.environ)
     finally:
