@@ -49,4 +49,7 @@ def prepare_home(home: Path) -> dict[str, str]:
             handle.writelines(f"{k}={v}\n" for k, v in lines.items())
     values = load_env_file(secrets_file, environ={})
     values["DAGSTER_HOME"] = str(home)
+    # The embedded default signs audit anchors with the home's key file, not with the sandbox's KMS
+    # key: the anchors then still verify (`dsar audit verify`) once the sandbox has stopped.
+    values["DSAR_AUDIT_SIGNING_KEY_ID"] = ""
     return values
