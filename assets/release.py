@@ -85,11 +85,8 @@ def sealed_digest(store: WorkStore, request_id: str, asset: str) -> str:
 
 
 def file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
     with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def current_binding(store: WorkStore, request_id: str, package: Any) -> ReleaseBinding:

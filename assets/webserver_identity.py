@@ -69,11 +69,13 @@ def _tag_lists(variables: Any) -> list[list[Any]]:
     return found
 
 
-def stamp_operation(operation: dict[str, Any], user: str) -> bool:
+def stamp_operation(operation: Any, user: str | None) -> bool:
     """Put `user` on every tag list of a launching operation; False when it launches nothing."""
-    query = operation.get("query")
+    query = operation.get("query") if isinstance(operation, dict) else None
     if not isinstance(query, str) or not any(name in query for name in LAUNCHES):
         return False
+    if not user:
+        raise IdentityRefused("no signed-in user: launches go through the authenticating proxy")
     if IDENTITY_TAG in query:
         raise IdentityRefused("the identity tag may not be written into the query")
     tag_lists = _tag_lists(operation.get("variables"))
@@ -92,14 +94,8 @@ def stamp_body(body: bytes, user: str | None) -> bytes:
     except ValueError:
         return body  # not JSON: Dagster answers it with an error of its own, it launches nothing
     operations = document if isinstance(document, list) else [document]
-    launching = False
-    for operation in operations:
-        if isinstance(operation, dict) and isinstance(operation.get("query"), str) \
-                and any(name in operation["query"] for name in LAUNCHES):
-            if not user:
-                raise IdentityRefused("no signed-in user: launches go through the authenticating proxy")
-            launching = stamp_operation(operation, user) or launching
-    return json.dumps(document).encode() if launching else body
+    stamped = [stamp_operation(operation, user) for operation in operations]
+    return json.dumps(document).encode() if any(stamped) else body
 
 
 class IdentityMiddleware:

@@ -51,23 +51,21 @@ class EncryptedIOManager(dg.ConfigurableIOManager):
         asset_key = context.asset_key if context.has_asset_key else upstream.asset_key  # type: ignore[union-attr]
         keys = list(context.asset_partition_keys)
         store, provider = self.work.store(), self.work.key_provider()
-        values = {}
-        for request_id in keys:
-            blob = store.get(object_key(request_id, asset_key))
-            values[request_id] = pickle.loads(  # noqa: S301 - sealed by us, authenticated
-                decrypt_bytes(blob, provider, _context(request_id, asset_key)))
+        values = {request_id: _open(store, provider, request_id, asset_key) for request_id in keys}
         return values if len(keys) > 1 else values[keys[0]]
 
 
 def load_stored(work: WorkStoreResource, request_id: str, asset: str) -> Any | None:
     """The request's last stored output of `asset`, or None when it was never materialised: for the
     DPO's decisions, which the sensor's runs do not build (they would only ever say "pending")."""
-    store = work.store()
-    key = object_key(request_id, dg.AssetKey(asset))
-    if not store.exists(key):
-        return None
-    return pickle.loads(  # noqa: S301 - sealed by us, authenticated
-        decrypt_bytes(store.get(key), work.key_provider(), _context(request_id, dg.AssetKey(asset))))
+    store, key = work.store(), dg.AssetKey(asset)
+    return _open(store, work.key_provider(), request_id, key) if store.exists(object_key(request_id, key)) else None
+
+
+def _open(store: Any, provider: Any, request_id: str, asset_key: dg.AssetKey) -> Any:
+    """One request's sealed output of an asset, opened (authenticated encryption: sealed by us)."""
+    blob = store.get(object_key(request_id, asset_key))
+    return pickle.loads(decrypt_bytes(blob, provider, _context(request_id, asset_key)))  # noqa: S301
 
 
 def _partition_keys(context: dg.OutputContext) -> list[str]:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 
 
@@ -114,8 +114,6 @@ class Approval:
     decided_by: str = ""
     authenticated: bool = False
     binding: ReleaseBinding | None = None
-    include_review_records: bool = False
-    notes: dict[str, str] = field(default_factory=dict)
 
 
 class DeliveryState(StrEnum):

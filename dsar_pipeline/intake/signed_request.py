@@ -18,8 +18,9 @@ The document (file name ``dsar-request.json``, UTF-8, keys sorted, no insignific
         {"country": null, "type": "email", "value": "mari@example.ee"}],
      "submitted_time": "2026-03-02T09:15:00Z"}       # UTC, whole seconds
 
-Values are compared in their normalised form (the ticket's rules: E.164 phones, canonical personal
-codes and EICs), so a document that writes a phone with spaces still matches; anything the ticket
+Identities and contacts are compared in their normalised form (the ticket's rules: E.164 phones,
+canonical personal codes and EICs), so a document that writes a phone with spaces still matches;
+`submitted_time` in its canonical form above; anything the ticket
 has that the document lacks, or the reverse, is a mismatch. Mismatches are reported by field name
 only, never by value.
 """
@@ -97,23 +98,13 @@ def mismatched_fields(data_files: dict[str, bytes], ticket: Ticket) -> list[str]
     expected = request_document(ticket)
     problems = [name for name in ("controller", "request_type", "id_card_certificate_sha256")
                 if signed[name] != expected[name]]
-    if _time(signed["submitted_time"]) != ticket.submitted_time.astimezone(UTC).replace(microsecond=0):
+    if signed["submitted_time"] != expected["submitted_time"]:  # its canonical form: UTC, whole seconds, Z
         problems.append("submitted_time")
     if _normalised_identities(signed["subject_identities"], ticket) != expected["subject_identities"]:
         problems.append("subject_identities")
     problems += [f"delivery_contacts.{name}" for name in ("email", "phone")
                  if _contact(signed["delivery_contacts"], name) != expected["delivery_contacts"][name]]
     return sorted(problems)
-
-
-def _time(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment.astimezone(UTC) if moment.tzinfo else None
 
 
 def _normalised_identities(items: Any, ticket: Ticket) -> list[dict[str, Any]] | None:

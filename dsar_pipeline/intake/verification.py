@@ -106,8 +106,6 @@ REASONS: dict[str, str] = {
     "untrusted_id_card_certificate": "the ID-card certificate for the CDOC copy does not chain to a trusted "
                                      "eID certificate authority",
 }
-REJECTION_CODES = ("content_mismatch", "stale_signature", "replayed", "revoked")
-"""The rejection reasons of a well-formed container that helpdesks act on (see the README)."""
 
 
 @dataclass(frozen=True)
@@ -394,7 +392,6 @@ def _id_card_problem(ticket: Ticket, anchors: list[x509.Certificate], now: datet
 
 __all__ = [
     "REASONS",
-    "REJECTION_CODES",
     "ReplayRegistry",
     "TicketContext",
     "VerificationResult",
