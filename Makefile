@@ -6,10 +6,12 @@ STAMP  := $(VENV)/.installed-stamp
 
 .PHONY: install demo test lint bench bench-quick sandbox ui clean check-system
 
-$(STAMP): pyproject.toml
+# The product with its test tools and the development harness (demo, UI launcher, simulated systems):
+# a production install is `pip install .` alone.
+$(STAMP): pyproject.toml harness/pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,harness]' -e ./harness
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -21,6 +23,7 @@ demo: install
 ## make test: install, lint, then the whole test suite
 test: install check-system
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-logo --no-cache
 	$(BIN)/python -m pytest -n 2 --dist loadfile -q -p no:cacheprovider
 
 ## the Debian packages some tests drive; those tests skip with a reason where they are missing
@@ -30,6 +33,7 @@ check-system:
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-logo --no-cache
 
 ## make bench: the benchmarks, written to bench/results.json
 bench: install

@@ -2,13 +2,13 @@
 
 Why a daily job besides the anchor after each delivery: events that follow the newest anchor are
 only as safe as the database, so the unanchored window is bounded to a day even when nothing is
-delivered. The domain work is `dsar_pipeline.intake.audit_anchor.anchor_head`; this is only its
+delivered. The domain work is `dsar_pipeline.audit.anchor.anchor_head`; this is only its
 Dagster wiring (merged into `definitions.py` as `audit.defs`).
 """
 
 import dagster as dg
 
-from dsar_pipeline.resources import AuditResource
+from assets.resources import AuditResource
 
 
 @dg.op(description="Sign the audit chain's head and store it under S3 Object Lock and in dsar_audit_anchors.")

@@ -12,15 +12,15 @@ from typing import Any
 import dagster as dg
 
 from assets.batching import per_request, request_threads
+from assets.io_manager import load_stored
 from assets.package import PASSPHRASE_OBJECT
 from assets.partitions import requests_partitions, single_run
 from assets.release import current_binding
-from dsar_pipeline.delivery import deliver
-from dsar_pipeline.intake.approval import Approval, Decision, DeliveryState, delivery_gate
-from dsar_pipeline.io_manager import load_stored
-from dsar_pipeline.notify import send_status
-from dsar_pipeline.package.envelope import decrypt_bytes
-from dsar_pipeline.resources import AuditResource, WorkStoreResource, aws_client, current_settings
+from assets.resources import AuditResource, WorkStoreResource, aws_client, current_settings
+from dsar_pipeline.delivery.notify import send_status
+from dsar_pipeline.delivery.send import deliver
+from dsar_pipeline.review.approval import Approval, Decision, DeliveryState, delivery_gate
+from dsar_pipeline.sealing.envelope import decrypt_bytes
 
 
 @dg.asset(partitions_def=requests_partitions, backfill_policy=single_run, group_name="delivery", kinds={"s3"},

@@ -11,14 +11,14 @@ import dagster as dg
 import pyzipper
 
 from assets.batching import per_request
+from assets.io_manager import load_stored
 from assets.partitions import requests_partitions, single_run
+from assets.resources import ConnectorsResource, WorkStoreResource
 from connectors.classification import ReviewCause
 from connectors.registry import systems
-from dsar_pipeline.io_manager import load_stored
 from dsar_pipeline.package.assemble import SealedPackage, StagedContents, seal_package, stage_contents, staging_for
-from dsar_pipeline.package.envelope import encrypt_bytes
 from dsar_pipeline.package.passphrase import generate_passphrase
-from dsar_pipeline.resources import ConnectorsResource, WorkStoreResource
+from dsar_pipeline.sealing.envelope import encrypt_bytes
 
 SYSTEM_INPUTS = {f"{name}_records": dg.AssetIn() for name in systems()}
 PASSPHRASE_OBJECT = "passphrase.sealed"  # noqa: S105 - an object name, not a secret

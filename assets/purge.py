@@ -1,5 +1,5 @@
 """Daily purge: requests past their retention window in every state, and old rejected inbox
-tickets (rules: `dsar_pipeline.purge`; window DSAR_PURGE_AFTER_DAYS, default 30).
+tickets (rules: `assets.request_records`; window DSAR_PURGE_AFTER_DAYS, default 30).
 
 Idempotent by construction: a purged request loses its partition, so the next pass does not list
 it; a deleted ticket is not listed either. Logs carry request ids, states and counts only.
@@ -12,8 +12,8 @@ import dagster as dg
 
 from assets.package import work_root
 from assets.partitions import requests_partitions
-from dsar_pipeline.purge import due_requests, purge_rejected_tickets, purge_request
-from dsar_pipeline.resources import AuditResource, WorkStoreResource, aws_client, current_settings
+from assets.request_records import due_requests, purge_rejected_tickets, purge_request
+from assets.resources import AuditResource, WorkStoreResource, aws_client, current_settings
 
 
 def purge_window() -> timedelta:

@@ -19,14 +19,14 @@ from typing import Any
 import dagster as dg
 
 from assets.batching import per_request
-from assets.collection import records_asset_name
 from assets.dpo import DpoIdentityResource
+from assets.io_manager import object_key
 from assets.partitions import requests_partitions, single_run
+from assets.resources import AuditResource, WorkStoreResource
+from assets.system_records import records_asset_name
 from connectors.registry import systems
-from dsar_pipeline.intake.approval import Approval, Decision, ReleaseBinding
-from dsar_pipeline.io_manager import object_key
-from dsar_pipeline.resources import AuditResource, WorkStoreResource
-from dsar_pipeline.workstore import WorkStore
+from dsar_pipeline.review.approval import Approval, Decision, ReleaseBinding
+from dsar_pipeline.sealing.workstore import WorkStore
 
 BOUND_INPUTS = ("dsar_request", "subject_identities", *(records_asset_name(name) for name in systems()),
                 "review_findings", "release_scope", "portability_export", "response_package")

@@ -66,7 +66,7 @@ def load() -> str:
 
 def enter_pipeline_env(settings: dict[str, str], home: Path) -> None:
     """The sandbox settings and a project-like Dagster home (as `dsar demo` does), in this process."""
-    from dsar_pipeline.embedded import prepare_home
+    from harness.embedded import prepare_home
 
     os.environ.update(settings)
     os.environ.update(prepare_home(home))
@@ -85,7 +85,7 @@ def sign_locally(eid: Any, person: Any, ticket: dict[str, Any]) -> dict[str, Any
     """`intake.example.sign_ticket`, for a person who is not a named case: the same container, signed in this
     process with the sandbox's own eID (`sandbox.eid.SandboxEid` on the sandbox's state dir, the CA the
     pipeline trusts through DSAR_TRUST_ANCHORS_DIR). The control API's `/eid/sign` signs named cases only."""
-    from dsar_pipeline.intake.example import sign_ticket
+    from harness.ticket_example import sign_ticket
 
     return sign_ticket(ticket, lambda name, data: eid.sign_container([(name, data)], person))
 

@@ -107,7 +107,7 @@ def run(quick: bool) -> dict[str, Metric]:
     from connectors.avp.connector import paced_interval
     from connectors.avp.planning import history_start, local_midnight
     from connectors.identity import Identifier, IdentityType
-    from dsar_pipeline.sandbox_process import SandboxProcess
+    from harness.sandbox_process import SandboxProcess
     from sandbox.population import generate
 
     size = 200 if quick else 1000

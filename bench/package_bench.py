@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from bench.results import Metric
-from dsar_pipeline.package.aeszip import ZipEntry, write_aes_zip
+from dsar_pipeline.formats.aeszip import ZipEntry, write_aes_zip
 from dsar_pipeline.package.passphrase import generate_passphrase
 
 RECORDING_BYTES = 2_500_000

@@ -193,12 +193,12 @@ def _child(tmp: Path) -> None:
     from bench.recordings_bench import wav_like
     from connectors.classification import Disposition
     from connectors.identity import Identifier, IdentityType
-    from dsar_pipeline.collection import SystemResult, SystemStatus
+    from dsar_pipeline.collection.collect import SystemResult, SystemStatus
+    from dsar_pipeline.intake.sealed_tickets import RequestFacts
     from dsar_pipeline.package.assemble import seal_package, stage_contents, staging_for
-    from dsar_pipeline.package.keys import LocalKeyProvider
     from dsar_pipeline.package.passphrase import generate_passphrase
-    from dsar_pipeline.requests import RequestFacts
-    from dsar_pipeline.review import ReviewOutcome
+    from dsar_pipeline.review.findings import ReviewOutcome
+    from dsar_pipeline.sealing.keys import LocalKeyProvider
     from sandbox.identifiers import metering_point_eic
 
     job = json.load(sys.stdin)

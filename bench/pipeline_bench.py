@@ -156,7 +156,7 @@ def run_batch(quick: bool) -> dict[str, Metric]:
 
 
 def _start(tmp: Path, size: int, faults: str = "", extra: tuple[str, ...] = ()) -> Any:
-    from dsar_pipeline.sandbox_process import SandboxProcess
+    from harness.sandbox_process import SandboxProcess
 
     watch = Stopwatch()
     sandbox = SandboxProcess(tmp / "sandbox", size=size, faults=faults, extra_args=extra, ready_timeout_s=300)
@@ -164,7 +164,7 @@ def _start(tmp: Path, size: int, faults: str = "", extra: tuple[str, ...] = ()) 
     say(f"sandbox of {size} people ready in {watch():.1f} s")
     try:
         enter_pipeline_env(sandbox.settings, tmp / "dagster_home")
-        from dsar_pipeline import runner
+        from harness import runner
 
         runner.start_step_server()  # as `dsar demo` does before it files its ticket
     except BaseException:
@@ -174,8 +174,8 @@ def _start(tmp: Path, size: int, faults: str = "", extra: tuple[str, ...] = ()) 
 
 
 def _ticket(person: dict[str, Any], label: str) -> dict[str, Any]:
-    from dsar_pipeline.demo import CONTROLLER_OF_COUNTRY
-    from dsar_pipeline.intake.example import ticket_for
+    from harness.demo import CONTROLLER_OF_COUNTRY
+    from harness.ticket_example import ticket_for
 
     ticket = ticket_for(person, CONTROLLER_OF_COUNTRY[str(person["country"])], now=datetime.now(UTC))
     ticket["subject_request_id"] = f"bench-{label}-{secrets.token_hex(6)}"
@@ -189,8 +189,8 @@ def _execute_up_to_collection(instance: Any, run_request: Any) -> Any:
     import dagster as dg
     from dagster._core.storage.tags import RUN_KEY_TAG, SENSOR_NAME_TAG
 
-    from dsar_pipeline.definitions import defs, request_job
-    from dsar_pipeline.runner import SENSOR
+    from assets.definitions import defs, request_job
+    from harness.runner import SENSOR
 
     tags = {**(run_request.tags or {}), SENSOR_NAME_TAG: SENSOR}
     if run_request.run_key:
@@ -208,9 +208,9 @@ def _one_request(instance: Any, control: str, person: str, label: str, *, whole_
     drop, marks: seconds on that stopwatch when the tick ended, the run was launched and it returned)."""
     import time
 
-    from dsar_pipeline import runner
-    from dsar_pipeline.demo import control_signer
-    from dsar_pipeline.intake.example import sign_ticket
+    from harness import runner
+    from harness.demo import control_signer
+    from harness.ticket_example import sign_ticket
 
     signed = sign_ticket(_ticket(named_people(control)[person], label), control_signer(control, person))
     clock = Stopwatch()
@@ -247,7 +247,7 @@ def _union(spans: list[tuple[float, float]]) -> float:
 def _e2e(quick: bool) -> dict[str, Any]:
     import dagster as dg
 
-    from dsar_pipeline.status import request_status
+    from assets.status import request_status
 
     size, repetitions = (100, 1) if quick else (1000, 3)
     with tempfile.TemporaryDirectory(prefix="bench-e2e-") as tmp:
@@ -289,7 +289,7 @@ def _postgres_reachable(url: str) -> str | None:
 def _fanout(quick: bool) -> dict[str, Any]:
     import dagster as dg
 
-    from dsar_pipeline.status import request_status
+    from assets.status import request_status
 
     latency, size, repetitions = (0.1, 100, 1) if quick else (0.5, 1000, 3)
     billing_url = os.environ.get("BENCH_BILLING_URL", PG_URL)
@@ -338,7 +338,7 @@ def _execute_all(instance: Any, runs: list[Any], concurrency: int) -> list[Any]:
     import dagster as dg
     from dagster._serdes import serialize_value
 
-    from dsar_pipeline import runner
+    from harness import runner
 
     if concurrency == 1 or len(runs) == 1:
         run_ids = [runner.execute(instance, run_request).run_id for run_request in runs]
@@ -362,7 +362,7 @@ def _execute_one() -> dict[str, Any]:
     import dagster as dg
     from dagster._serdes import deserialize_value
 
-    from dsar_pipeline import runner
+    from harness import runner
 
     run_request = deserialize_value(sys.stdin.read(), dg.RunRequest)
     with dg.DagsterInstance.get() as instance:
@@ -371,8 +371,8 @@ def _execute_one() -> dict[str, Any]:
 
 
 def _batch_once(instance: Any, tickets: list[dict[str, Any]], control: str, concurrency: int) -> dict[str, Any]:
-    from dsar_pipeline import runner
-    from dsar_pipeline.status import latest_metadata, request_status
+    from assets.status import latest_metadata, request_status
+    from harness import runner
 
     clock = Stopwatch()
     for number, ticket in enumerate(tickets):

@@ -127,7 +127,7 @@ def _child() -> None:
 
 
 def run(quick: bool) -> dict[str, Metric]:
-    from dsar_pipeline.sandbox_process import SandboxProcess
+    from harness.sandbox_process import SandboxProcess
 
     count = 20 if quick else 200
     with tempfile.TemporaryDirectory() as tmp, SandboxProcess(Path(tmp), size=20) as sandbox:

@@ -2,7 +2,9 @@
 
 Each command group lives with its domain and registers itself here; this module only builds the
 parser, turns every expected failure into one line on stderr with exit status 2, and never lets a
-traceback reach the user.
+traceback reach the user. The development harness (`demo`, `ui`, `sandbox`, `ticket example`) is not
+part of the product: it plugs in through the `dsar.commands` entry point when it is installed, and
+where it is not, asking for one of its commands says so in one line.
 """
 
 from __future__ import annotations
@@ -10,21 +12,31 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from importlib.metadata import entry_points
+from typing import Any
 
 DESCRIPTION = """Answer GDPR access and portability requests (Art. 15 and 20) for a Baltic electricity
 retailer: collect everything held on one person from five systems (billing, the Volt charging app,
 call recordings, the self-service portal, the AVP data hub), build the encrypted response package
 and deliver it."""
 
-EPILOG = """first steps:
+EPILOG = """first steps (the development harness):
   dsar sandbox up              start the simulated systems (writes .sandbox/sandbox.env)
   dsar sandbox people          the named test people and their identifiers
   dsar ticket example          a valid request ticket for a sandbox person
-  dsar ticket check FILE       validate a request ticket
   dsar demo                    the whole thing on the embedded default
   dsar ui                      the Dagster UI against the running sandbox
+production commands:
+  dsar ticket check FILE       validate a request ticket
   dsar audit verify            check the audit trail and its signed anchors
 """
+
+PLUGIN_GROUP = "dsar.commands"
+HARNESS_COMMANDS = {"demo": "run one request end to end on the embedded default",
+                    "sandbox": "run the simulated systems", "ui": "open the Dagster UI on the embedded default"}
+HARNESS_TICKET_COMMANDS = {"example": "print a ticket signed with a sandbox person's eID"}
+HARNESS_MODULES = ("harness", "sandbox", "flask", "werkzeug", "moto", "faker")
+INSTALL_HINT = "install the development harness with `make install` (pip install -e '.[harness]' -e ./harness)"
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -35,20 +47,44 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from dsar_pipeline.audit_cli import register_audit
-    from dsar_pipeline.demo import register as register_demo
-    from dsar_pipeline.intake.cli import register as register_ticket
-    from dsar_pipeline.ui import register as register_ui
-    from sandbox.cli import register as register_sandbox
+    from dsar_pipeline.audit.commands import register as register_audit
+    from dsar_pipeline.intake.commands import register as register_ticket
 
     parser = OneLineParser(prog="dsar", description=DESCRIPTION, epilog=EPILOG,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=OneLineParser)
-    registrations: list[Callable[[argparse._SubParsersAction], None]] = [  # type: ignore[type-arg]
-        register_demo, register_sandbox, register_ticket, register_ui, register_audit]
-    for register in registrations:
-        register(sub)
+    register_audit(sub)
+    groups = {"": sub, "ticket": register_ticket(sub)}
+    problem = load_plugins(groups)
+    for group, names in (("", HARNESS_COMMANDS), ("ticket", HARNESS_TICKET_COMMANDS)):
+        for name, summary in names.items():
+            if name not in groups[group].choices:
+                absent_command(groups[group], name, summary, problem)
     return parser
+
+
+def load_plugins(groups: dict[str, Any]) -> str:
+    """Let every installed `dsar.commands` entry point add its commands; returns why one could not."""
+    for plugin in entry_points(group=PLUGIN_GROUP):
+        try:
+            register: Callable[[dict[str, Any]], None] = plugin.load()
+        except ImportError as exc:
+            return f"it cannot be loaded here ({type(exc).__name__}: {exc.name or 'a module'} is missing)"
+        register(groups)
+    return "this installation does not include it"
+
+
+def absent_command(subparsers: Any, name: str, summary: str, problem: str) -> None:
+    """A harness command that is not installed: it takes any arguments and explains itself in one line."""
+    parser = subparsers.add_parser(name, help=f"{summary} (development harness)", add_help=False)
+    parser.add_argument("rest", nargs=argparse.REMAINDER)
+
+    def explain(args: argparse.Namespace) -> int:
+        print(f"{parser.prog}: is a command of the development harness, and {problem}; {INSTALL_HINT}",
+              file=sys.stderr)
+        return 2
+
+    parser.set_defaults(func=explain)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,6 +96,12 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] not in HARNESS_MODULES:
+            raise
+        print(f"dsar {args.command}: the development harness needs {exc.name}, which is not installed; "
+              f"{INSTALL_HINT}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

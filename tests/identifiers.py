@@ -13,7 +13,7 @@ def collect_everything(settings: dict[str, str], identifiers: tuple[Identifier, 
     """Resolve `identifiers` across all five systems and collect from each: (graph, results)."""
     from connectors.registry import build_connectors
     from connectors.resolution import expand
-    from dsar_pipeline.collection import collect_system
+    from dsar_pipeline.collection.collect import collect_system
 
     connectors = build_connectors(settings)
     try:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import boto3
 import pytest
 
-from dsar_pipeline.delivery import DeliveryError, presign_client
+from dsar_pipeline.delivery.send import DeliveryError, presign_client
 
 
 def s3(**credentials: str):

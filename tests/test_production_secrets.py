@@ -5,9 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dsar_pipeline import settings
-from dsar_pipeline.intake import settings as intake_settings
-from dsar_pipeline.intake.settings import DEV_REQUEST_ID_KEY, request_id_key
-from dsar_pipeline.settings import check_production_secrets
+from dsar_pipeline.settings import DEV_REQUEST_ID_KEY, check_production_secrets, request_id_key
 
 COMPLETE = {"DSAR_REQUEST_ID_KEY": "r" * 32, "DSAR_HELPDESK_CALLBACK_SECRET": "h" * 32,
             "DSAR_AUDIT_SIGNING_KEY_ID": "arn:aws:kms:eu-north-1:1:key/s", "DSAR_WORK_BUCKET": "work",
@@ -52,7 +50,7 @@ def test_every_missing_or_short_secret_is_named_without_its_value() -> None:
 
 def test_dead_helpers_are_gone() -> None:
     assert not hasattr(settings, "missing_settings")
-    assert not hasattr(intake_settings, "audit_key")
+    assert not hasattr(settings, "audit_key")
 
 
 def test_the_production_definitions_do_not_load_without_their_secrets() -> None:
@@ -62,12 +60,12 @@ def test_the_production_definitions_do_not_load_without_their_secrets() -> None:
     import sys
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("DSAR_")} | {"DSAR_ENV": "production"}
-    result = subprocess.run([sys.executable, "-c", "import dsar_pipeline.definitions"], capture_output=True,
+    result = subprocess.run([sys.executable, "-c", "import assets.definitions"], capture_output=True,
                             text=True, env=env, timeout=120, check=False)
     assert result.returncode != 0
     line = result.stderr.strip().splitlines()[-1]
     assert line.startswith("production refuses to start without its secrets: DSAR_REQUEST_ID_KEY is not set")
     full = {**env, **COMPLETE}
-    loaded = subprocess.run([sys.executable, "-c", "import dsar_pipeline.definitions"], capture_output=True,
+    loaded = subprocess.run([sys.executable, "-c", "import assets.definitions"], capture_output=True,
                             text=True, env=full, timeout=120, check=False)
     assert loaded.returncode == 0, loaded.stderr[-500:]

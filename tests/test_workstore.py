@@ -3,8 +3,8 @@ purge leaves no version of an intermediate behind, and only what is under the pr
 
 from __future__ import annotations
 
-from dsar_pipeline.resources import aws_client
-from dsar_pipeline.workstore import S3WorkStore
+from assets.resources import aws_client
+from dsar_pipeline.sealing.workstore import S3WorkStore
 
 
 def test_delete_prefix_removes_every_version(federation) -> None:

@@ -67,9 +67,9 @@ from pydantic import (
 
 from connectors.identity import Identifier
 from connectors.identity import IdentityType as SearchType
+from dsar_pipeline.identities import normalise as identities
 
 from ..profiles import ControllerProfile, Language, ProfileError, is_valid_controller_id, load_profile
-from . import identities
 from .request_ids import check_subject_request_id, derive_request_id
 from .strict_json import MAX_CONTAINER_BYTES
 
@@ -358,7 +358,7 @@ class Ticket(_Strict):
                 "is required (the passphrase goes by SMS) unless an id_card_certificate is given",
             )
         if self.extensions.id_card_certificate is not None:
-            from .id_card import check_recipient_certificate
+            from dsar_pipeline.signatures.id_card import check_recipient_certificate
 
             code = self.personal_code
             problem = check_recipient_certificate(
@@ -412,7 +412,7 @@ class Ticket(_Strict):
     def request_id(self) -> str:
         """Opaque internal id (``r-`` + 26 chars): partition key and file name, no personal data."""
         if self._request_id is None:
-            from .settings import request_id_key
+            from dsar_pipeline.settings import request_id_key
 
             self._request_id = derive_request_id(self.controller_id, self.subject_request_id, request_id_key())
         return self._request_id

@@ -1,1 +1,1 @@
-"""The response package: export, report, letter, recordings, manifest, encryption, delivery."""
+"""The response package assembled: letter, export, report and recordings staged sealed, the manifest,\nthe archive written and checked against its manifest."""

@@ -18,16 +18,9 @@ from typing import Any, BinaryIO
 from connectors.classification import ReviewCause
 from connectors.contract import Attachment, Record
 from connectors.registry import systems
-from dsar_pipeline.collection import SystemResult, SystemStatus
-from dsar_pipeline.intake.deadlines import controller_today
-from dsar_pipeline.letter import FoundData, LetterContext, render_letter
-from dsar_pipeline.package.aeszip import write_staging_as_zip
-from dsar_pipeline.package.cdoc import write_cdoc
-from dsar_pipeline.package.encrypted_staging import EncryptedStaging
-from dsar_pipeline.package.export import write_export
-from dsar_pipeline.package.keys import KeyProvider
-from dsar_pipeline.package.manifest import MANIFEST_PATH, write_manifest
-from dsar_pipeline.package.redaction import (
+from dsar_pipeline.collection.collect import SystemResult, SystemStatus
+from dsar_pipeline.export.portability import write_export
+from dsar_pipeline.export.redaction import (
     AGENT_IDENTITY,
     AGENT_NAME_IN_TEXT,
     AGENT_SPEAKER_LABEL,
@@ -36,11 +29,18 @@ from dsar_pipeline.package.redaction import (
     THIRD_PARTY_DATA,
     write_recordings,
 )
-from dsar_pipeline.package.report import write_report
+from dsar_pipeline.formats.aeszip import write_staging_as_zip
+from dsar_pipeline.formats.cdoc import write_cdoc
+from dsar_pipeline.intake.deadlines import controller_today
+from dsar_pipeline.intake.sealed_tickets import RequestFacts
+from dsar_pipeline.letter import FoundData, LetterContext, render_letter
+from dsar_pipeline.package.manifest import MANIFEST_PATH, write_manifest
 from dsar_pipeline.package.staging import StagedFile
 from dsar_pipeline.profiles import load_profile
-from dsar_pipeline.requests import RequestFacts
-from dsar_pipeline.review import ReviewOutcome, released_records, source_rules
+from dsar_pipeline.report.render import write_report
+from dsar_pipeline.review.findings import ReviewOutcome, released_records, source_rules
+from dsar_pipeline.sealing.encrypted_staging import EncryptedStaging
+from dsar_pipeline.sealing.keys import KeyProvider
 
 LETTER_PATH = "letter/letter.html"
 

@@ -2,7 +2,7 @@
 
 Plaintext personal data must never rest on disk, so the files of a package are written through a
 `Staging`: the production implementation encrypts every file at rest (AES-256-GCM envelope
-encryption, `dsar_pipeline.package.envelope`) and decrypts on read. Writers and the archiver see
+encryption, `dsar_pipeline.sealing.envelope`) and decrypts on read. Writers and the archiver see
 only this protocol, so they stream: a file is written once and read once, chunk by chunk.
 """
 

@@ -22,9 +22,9 @@ from connectors.classification import Disposition, ReviewCause, personal_codes, 
 from connectors.contract import Record
 from connectors.identity import Identifier, Strength
 from connectors.resolution import IdentityGraph
-from dsar_pipeline.collection import SystemResult, SystemStatus
-from dsar_pipeline.requests import RequestFacts
-from dsar_pipeline.review import ReviewOutcome, review
+from dsar_pipeline.collection.collect import SystemResult, SystemStatus
+from dsar_pipeline.intake.sealed_tickets import RequestFacts
+from dsar_pipeline.review.findings import ReviewOutcome, review
 from sandbox.people import named_people
 from tests.identifiers import collect_everything, ticket_identifiers
 
@@ -173,7 +173,7 @@ def test_a_strangers_personal_code_is_refused_at_intake_and_claims_stay_unbound(
 
     from dsar_pipeline.intake import parse_ticket
     from dsar_pipeline.intake.errors import TicketError
-    from dsar_pipeline.intake.example import ticket_for
+    from harness.ticket_example import ticket_for
 
     own, stranger = named["impostor"], named["stranger"]
     now = datetime.now(UTC)

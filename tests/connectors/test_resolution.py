@@ -10,9 +10,9 @@ import pytest
 
 from connectors.classification import Disposition
 from connectors.identity import IdentityType
-from dsar_pipeline.collection import SystemStatus
-from dsar_pipeline.requests import RequestFacts
-from dsar_pipeline.review import review
+from dsar_pipeline.collection.collect import SystemStatus
+from dsar_pipeline.intake.sealed_tickets import RequestFacts
+from dsar_pipeline.review.findings import review
 from tests.identifiers import collect_everything, ticket_identifiers
 
 

@@ -1,4 +1,4 @@
-"""Run ``python -m dsar_pipeline.intake.cli`` for many argument lists, one forked process each.
+"""Run ``python -m dsar_pipeline.intake.commands`` for many argument lists, one forked process each.
 
 Why: starting a fresh interpreter per hostile ticket costs ~0.3 s of imports (much more on a
 busy machine). This driver is started ONCE as a subprocess, imports the CLI's dependencies, then
@@ -20,7 +20,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-MODULE = "dsar_pipeline.intake.cli"
+MODULE = "dsar_pipeline.intake.commands"
 
 
 def _child(argv: list[str], out_path: str, err_path: str) -> None:
@@ -53,11 +53,11 @@ def _warm_up() -> None:
     import holidays  # noqa: F401
     import phonenumbers
 
+    from dsar_pipeline.identities.normalise import normalise_email, normalise_phone
     from dsar_pipeline.intake.deadlines import is_working_day
-    from dsar_pipeline.intake.identities import normalise_email, normalise_phone
     from dsar_pipeline.intake.parse import parse_ticket  # noqa: F401
-    from dsar_pipeline.intake.verification import VerificationStatus  # noqa: F401
     from dsar_pipeline.profiles import list_controllers, load_profile
+    from dsar_pipeline.signatures.verification import VerificationStatus  # noqa: F401
 
     for controller in list_controllers():
         load_profile(controller)

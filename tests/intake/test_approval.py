@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from dsar_pipeline.intake.approval import (
+from dsar_pipeline.review.approval import (
     Approval,
     Decision,
     DeliveryState,
@@ -15,7 +15,7 @@ from dsar_pipeline.intake.approval import (
     approval_gate,
     delivery_gate,
 )
-from dsar_pipeline.review import release_policy
+from dsar_pipeline.review.findings import release_policy
 
 CLEAN = {"identity_verified": True, "weak_matches": 0, "unbound_matches": 0, "other_person": 0,
          "incomplete_systems": []}
@@ -24,7 +24,7 @@ BINDING = ReleaseBinding(inputs={"review_findings": "a" * 64, "response_package"
 
 
 def production_gate(**changes):
-    """`approval_gate` as `dsar_pipeline.review.review` calls it, policy from the environment."""
+    """`approval_gate` as `dsar_pipeline.review.findings.review` calls it, policy from the environment."""
     return approval_gate(**{**CLEAN, **changes}, policy=release_policy())
 
 

@@ -24,12 +24,11 @@ import pytest
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.exc import DBAPIError
 
+from dsar_pipeline.audit.anchor import anchor_head, sign_anchor
+from dsar_pipeline.audit.chain import AuditEventType, AuditPayloadError, new_event
+from dsar_pipeline.audit.signing import LocalKeySigner, key_fingerprint, public_key_pem
+from dsar_pipeline.audit.trail import AUDIT_TABLES, AuditTrail, verify_evidence
 from dsar_pipeline.cli import main as dsar_main
-from dsar_pipeline.intake import AuditEventType, AuditPayloadError, AuditTrail, verify_evidence
-from dsar_pipeline.intake.audit import AUDIT_TABLES
-from dsar_pipeline.intake.audit_anchor import anchor_head, sign_anchor
-from dsar_pipeline.intake.audit_chain import new_event
-from dsar_pipeline.intake.audit_signing import LocalKeySigner, key_fingerprint, public_key_pem
 from tests.conftest import PG_URL, requires_postgres
 
 REQUEST = "r-0123456789abcdefghjkmnpqrs"

@@ -17,12 +17,12 @@ from botocore.exceptions import ClientError
 from sqlalchemy import text
 
 from assets.audit import audit_anchor_job, audit_anchor_schedule, defs
-from dsar_pipeline.audit_cli import aws_client
+from assets.resources import AuditResource
+from dsar_pipeline.audit.anchor import ANCHOR_PREFIX, anchor_from_settings, anchor_head
+from dsar_pipeline.audit.commands import aws_client
+from dsar_pipeline.audit.signing import KmsSigner, signature_valid
+from dsar_pipeline.audit.trail import AuditTrail
 from dsar_pipeline.cli import main as dsar_main
-from dsar_pipeline.intake.audit import AuditTrail
-from dsar_pipeline.intake.audit_anchor import ANCHOR_PREFIX, anchor_from_settings, anchor_head
-from dsar_pipeline.intake.audit_signing import KmsSigner, signature_valid
-from dsar_pipeline.resources import AuditResource
 
 from .test_audit import OTHER, REQUEST, admin_sql, fill_interleaved
 

@@ -248,7 +248,7 @@ def cli_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str,
         return _run([sys.executable, str(driver), str(folder / "jobs.json"), str(folder / "results.json")], env)
 
     def real(name: str) -> subprocess.CompletedProcess[str]:
-        return _run([sys.executable, "-m", "dsar_pipeline.intake.cli", *jobs[name]], env)
+        return _run([sys.executable, "-m", "dsar_pipeline.intake.commands", *jobs[name]], env)
 
     with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2)) as pool:
         batch_future = pool.submit(batch)

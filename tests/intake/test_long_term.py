@@ -19,10 +19,10 @@ from asn1crypto import ocsp as asn1_ocsp
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from dsar_pipeline.intake.asic_zip import read_asic_container
-from dsar_pipeline.intake.certificates import load_trust_anchors
-from dsar_pipeline.intake.long_term import LongTermResult, check_long_term
-from dsar_pipeline.intake.xades import SignatureCheck, verify_signature_file
+from dsar_pipeline.signatures.asic_zip import read_asic_container
+from dsar_pipeline.signatures.certificates import load_trust_anchors
+from dsar_pipeline.signatures.long_term import LongTermResult, check_long_term
+from dsar_pipeline.signatures.xades import SignatureCheck, verify_signature_file
 from sandbox.eid import SandboxEid
 
 from .asic_builder import _name, make_root

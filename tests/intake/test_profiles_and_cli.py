@@ -12,8 +12,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from dsar_pipeline.cli import main as dsar
 from dsar_pipeline.intake import parse_ticket
-from dsar_pipeline.intake.cli import main, register
+from dsar_pipeline.intake.commands import main, register
 from dsar_pipeline.profiles import ProfileError, list_controllers, load_profile
 
 from .conftest import BASE_TICKET, FIXED_NOW
@@ -95,13 +96,13 @@ def test_check_human_output(tmp_path, capsys):
 
 
 def test_unknown_controller_for_example_is_one_line(capsys):
-    assert main(["example", "--controller", "acme-ee"]) == 2
+    assert dsar(["ticket", "example", "--controller", "acme-ee"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("unknown controller")
 
 
 def test_usage_error_is_one_line_exit_2():
-    result = subprocess.run([sys.executable, "-m", "dsar_pipeline.intake.cli", "frobnicate"],
+    result = subprocess.run([sys.executable, "-m", "dsar_pipeline.intake.commands", "frobnicate"],
                             capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 2 and result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
 
@@ -109,7 +110,7 @@ def test_usage_error_is_one_line_exit_2():
 @needs_sandbox
 @pytest.mark.parametrize(("controller", "country"), [("enefit-ee", "EE"), ("enefit-lv", "LV"), ("set-lv", "LV")])
 def test_example_tickets_are_valid(controller, country):
-    from dsar_pipeline.intake.example import example_person, example_ticket
+    from harness.ticket_example import example_person, example_ticket
 
     ticket_dict = example_ticket(controller, now=FIXED_NOW)
     ticket = parse_ticket(json.dumps(ticket_dict).encode(), now=FIXED_NOW)
@@ -122,10 +123,10 @@ def test_example_tickets_are_valid(controller, country):
 @needs_sandbox
 def test_example_command_output_passes_check(tmp_path, capsys):
     """``example`` in-process (the population is cached), then ``check`` on its output as a subprocess."""
-    assert main(["example", "--controller", "kilowats-lv"]) == 0
+    assert dsar(["ticket", "example", "--controller", "kilowats-lv"]) == 0
     (tmp_path / "example.json").write_text(capsys.readouterr().out)
     env = {k: v for k, v in os.environ.items() if not k.startswith("DSAR_")}
-    argv = [sys.executable, "-m", "dsar_pipeline.intake.cli", "check", str(tmp_path / "example.json"), "--json"]
+    argv = [sys.executable, "-m", "dsar_pipeline.intake.commands", "check", str(tmp_path / "example.json"), "--json"]
     check = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=60, check=False)
     assert check.returncode == 0, check.stderr
     summary = json.loads(check.stdout)

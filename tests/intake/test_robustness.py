@@ -6,7 +6,8 @@ import random
 
 import pytest
 
-from dsar_pipeline.intake import TicketError, VerificationStatus, parse_ticket, verify_container
+from dsar_pipeline.intake import TicketError, parse_ticket
+from dsar_pipeline.signatures.verification import VerificationStatus, verify_container
 
 from .asic_builder import NOW, build_container, make_signer, manifest_xml, signature_xml, zip_container
 from .conftest import EE_CODE, FIXED_NOW, PERSONAL_VALUES

@@ -14,8 +14,9 @@ from datetime import timedelta
 
 import pytest
 
-from dsar_pipeline.intake import VerificationStatus, parse_ticket, verify_container, verify_ticket
-from dsar_pipeline.intake.certificates import TrustAnchorError, load_trust_anchors, personal_code_from_certificate
+from dsar_pipeline.intake import parse_ticket
+from dsar_pipeline.signatures.certificates import TrustAnchorError, load_trust_anchors, personal_code_from_certificate
+from dsar_pipeline.signatures.verification import VerificationStatus, verify_container, verify_ticket
 
 from .asic_builder import (
     C14N10,
@@ -299,7 +300,7 @@ def _unsigned_ticket() -> dict:
 
 def _request_file(data: dict) -> dict[str, bytes]:
     """The ticket's signed request document, as the container's one data file."""
-    from dsar_pipeline.intake.signed_request import DOCUMENT_NAME, document_bytes, request_document
+    from dsar_pipeline.signatures.signed_request import DOCUMENT_NAME, document_bytes, request_document
 
     return {DOCUMENT_NAME: document_bytes(request_document(parse_ticket(json.dumps(data).encode(), now=NOW)))}
 
@@ -346,7 +347,7 @@ def test_cli_check_json_reports_verification(tmp_path, pki, signer):
     outputs = {}
     for path in (good, bad):
         result = subprocess.run(
-            [sys.executable, "-m", "dsar_pipeline.intake.cli", "check", str(path), "--json"],
+            [sys.executable, "-m", "dsar_pipeline.intake.commands", "check", str(path), "--json"],
             capture_output=True, text=True, env=env, timeout=60, check=False,
         )
         assert result.returncode == 0, result.stderr

@@ -32,10 +32,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from dsar_pipeline.intake import VerificationResult, VerificationStatus, parse_ticket, verify_ticket
-from dsar_pipeline.intake.certificates import load_trust_anchors
-from dsar_pipeline.intake.example import sign_ticket, ticket_for
-from dsar_pipeline.intake.signed_request import DOCUMENT_NAME, document_bytes, request_document
+from dsar_pipeline.intake import parse_ticket
+from dsar_pipeline.signatures.certificates import load_trust_anchors
+from dsar_pipeline.signatures.signed_request import DOCUMENT_NAME, document_bytes, request_document
+from dsar_pipeline.signatures.verification import VerificationResult, VerificationStatus, verify_ticket
+from harness.ticket_example import sign_ticket, ticket_for
 from sandbox.eid import SandboxEid
 
 VERIFIED = VerificationStatus.VERIFIED

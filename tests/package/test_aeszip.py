@@ -28,9 +28,9 @@ import pytest
 import pyzipper
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from dsar_pipeline.package import aeszip
-from dsar_pipeline.package.aeszip import ZipEntry, ZipWriteError, write_aes_zip, write_staging_as_zip
-from dsar_pipeline.package.aeszip_crypto import WinZipCtr, derive_keys
+from dsar_pipeline.formats import aeszip
+from dsar_pipeline.formats.aeszip import ZipEntry, ZipWriteError, write_aes_zip, write_staging_as_zip
+from dsar_pipeline.formats.aeszip_crypto import WinZipCtr, derive_keys
 from dsar_pipeline.package.staging import StagedFile
 
 SEVENZIP = shutil.which("7zz")
@@ -303,7 +303,7 @@ def test_resident_memory_stays_flat_while_zipping_200_mb() -> None:
     """The whole process (C buffers of OpenSSL and numpy too): peak RSS grows by far less than the data."""
     script = textwrap.dedent("""
         import io, sys
-        from dsar_pipeline.package.aeszip import ZipEntry, write_aes_zip
+        from dsar_pipeline.formats.aeszip import ZipEntry, write_aes_zip
 
         def hwm():
             return next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM"))

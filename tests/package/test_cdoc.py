@@ -20,10 +20,10 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.kdf.concatkdf import ConcatKDFHash
 from cryptography.x509.oid import NameOID
 
-from dsar_pipeline.package.cdoc import CdocError, write_cdoc
-from dsar_pipeline.package.cdoc_reader import NS, CdocDecryptError, concat_kdf, decrypt_cdoc, parse, properties
-from dsar_pipeline.package.encrypted_staging import EncryptedStaging
-from dsar_pipeline.package.keys import LocalKeyProvider
+from dsar_pipeline.formats.cdoc import CdocError, write_cdoc
+from dsar_pipeline.sealing.encrypted_staging import EncryptedStaging
+from dsar_pipeline.sealing.keys import LocalKeyProvider
+from tests.cdoc_reader import NS, CdocDecryptError, concat_kdf, decrypt_cdoc, parse, properties
 
 Key = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 

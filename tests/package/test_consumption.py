@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from connectors.series import interval_rows as compact_rows
-from dsar_pipeline.package.consumption import CSV_PATH, PARQUET_PATH, SeriesError, monthly_totals, write_series
+from dsar_pipeline.export.consumption import CSV_PATH, PARQUET_PATH, SeriesError, monthly_totals, write_series
 from tests.package.test_export import EIC_EE, DirStaging, interval_rows, meter_page, rec
 
 EIC_RIGA_OFFICE = "43Z-LV-0000007-Q"

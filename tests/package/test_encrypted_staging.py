@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from dsar_pipeline.package.encrypted_staging import INDEX_HEAD, INDEX_KEY, INDEX_LOG, EncryptedStaging, StagingError
-from dsar_pipeline.package.envelope import EnvelopeContextError
-from dsar_pipeline.package.keys import LocalKeyProvider
 from dsar_pipeline.package.staging import StagedFile, Staging
+from dsar_pipeline.sealing.encrypted_staging import INDEX_HEAD, INDEX_KEY, INDEX_LOG, EncryptedStaging, StagingError
+from dsar_pipeline.sealing.envelope import EnvelopeContextError
+from dsar_pipeline.sealing.keys import LocalKeyProvider
 
 MARKER = "Kristjan-Põder-39001011234"  # a distinctive "personal" value: must never be found on disk
 REQUEST = "7f3c1a9e-request"

@@ -14,7 +14,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from dsar_pipeline.package.envelope import (
+from dsar_pipeline.sealing.envelope import (
     CHUNK_SIZE,
     TAG_SIZE,
     EnvelopeContextError,
@@ -28,8 +28,8 @@ from dsar_pipeline.package.envelope import (
     decrypt_bytes,
     encrypt_bytes,
 )
-from dsar_pipeline.package.key_cache import RequestKeyCache
-from dsar_pipeline.package.keys import (
+from dsar_pipeline.sealing.key_cache import RequestKeyCache
+from dsar_pipeline.sealing.keys import (
     KeyFileError,
     KeyProvider,
     KeyUnwrapError,
@@ -335,7 +335,7 @@ def test_an_existing_key_file_others_may_read_or_write_is_refused(tmp_path: Path
 
 
 def test_an_existing_key_file_of_another_user_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from dsar_pipeline.package import keys
+    from dsar_pipeline.sealing import keys
 
     path = tmp_path / "local.key"
     LocalKeyProvider(path)

@@ -31,8 +31,8 @@ from connectors.contract import Attachment, Record
 from connectors.portal.sources import SOURCES as PORTAL
 from connectors.recordings.sources import SOURCES as RECORDINGS
 from connectors.volt.sources import SOURCES as VOLT
-from dsar_pipeline.package.export import write_export
-from dsar_pipeline.package.export_values import csv_cell, json_value
+from dsar_pipeline.export.portability import write_export
+from dsar_pipeline.export.values import csv_cell, json_value
 from dsar_pipeline.package.staging import StagedFile
 
 DECLARED = {"billing": BILLING, "volt": VOLT, "portal": PORTAL, "avp": AVP, "recordings": RECORDINGS}
@@ -363,8 +363,8 @@ def test_a_system_without_records_still_gets_its_json_file(tmp_path: Path) -> No
 
 
 def test_export_goes_through_the_encrypted_staging(tmp_path: Path) -> None:
-    from dsar_pipeline.package.encrypted_staging import EncryptedStaging
-    from dsar_pipeline.package.keys import LocalKeyProvider
+    from dsar_pipeline.sealing.encrypted_staging import EncryptedStaging
+    from dsar_pipeline.sealing.keys import LocalKeyProvider
 
     staging = EncryptedStaging(tmp_path / "staging", LocalKeyProvider(tmp_path / "kek"), "req-1")
     write_export(person_records(), staging, systems=SYSTEMS)
@@ -470,11 +470,11 @@ def test_real_connector_records_export_validate_and_keep_others_out(federation: 
     from connectors.identity import Identifier
     from connectors.registry import build_connectors, systems
     from connectors.resolution import expand
-    from dsar_pipeline.collection import SystemStatus, collect_system
-    from dsar_pipeline.package.encrypted_staging import EncryptedStaging
-    from dsar_pipeline.package.keys import LocalKeyProvider
-    from dsar_pipeline.package.redaction import write_recordings
-    from dsar_pipeline.package.report import write_report
+    from dsar_pipeline.collection.collect import SystemStatus, collect_system
+    from dsar_pipeline.export.redaction import write_recordings
+    from dsar_pipeline.report.render import write_report
+    from dsar_pipeline.sealing.encrypted_staging import EncryptedStaging
+    from dsar_pipeline.sealing.keys import LocalKeyProvider
 
     population = federation.population
     person = population.case(case)

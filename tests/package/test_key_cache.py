@@ -17,8 +17,8 @@ import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from dsar_pipeline.package.envelope import EnvelopeContextError, EnvelopeKeyError, decrypt_bytes, encrypt_bytes
-from dsar_pipeline.package.key_cache import (
+from dsar_pipeline.sealing.envelope import EnvelopeContextError, EnvelopeKeyError, decrypt_bytes, encrypt_bytes
+from dsar_pipeline.sealing.key_cache import (
     CHECK_BYTES,
     LEGACY_MAGIC,
     MAGIC,
@@ -27,8 +27,8 @@ from dsar_pipeline.package.key_cache import (
     RequestKeyCache,
     RequestKeyFiles,
 )
-from dsar_pipeline.package.keys import KeyUnwrapError, KmsKeyProvider, LocalKeyProvider
-from dsar_pipeline.workstore import LocalWorkStore
+from dsar_pipeline.sealing.keys import KeyUnwrapError, KmsKeyProvider, LocalKeyProvider
+from dsar_pipeline.sealing.workstore import LocalWorkStore
 
 
 class CountingLocalKeys(LocalKeyProvider):

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from dsar_pipeline.collection import SystemResult, SystemStatus
-from dsar_pipeline.package.export import write_export
+from dsar_pipeline.collection.collect import SystemResult, SystemStatus
+from dsar_pipeline.export.portability import write_export
 from dsar_pipeline.package.manifest import MANIFEST_PATH, build_manifest, verify_manifest, write_manifest
-from dsar_pipeline.package.report import write_report
+from dsar_pipeline.report.render import write_report
 from tests.package.test_export import SYSTEMS, DirStaging, person_records
 
 GENERATED = datetime(2026, 1, 15, 12, 30, 5, tzinfo=timezone(timedelta(hours=2)))
@@ -78,8 +78,8 @@ def test_naive_times_are_refused(tmp_path: Path) -> None:
 
 
 def test_the_encrypted_staging_verifies_too(tmp_path: Path) -> None:
-    from dsar_pipeline.package.encrypted_staging import EncryptedStaging
-    from dsar_pipeline.package.keys import LocalKeyProvider
+    from dsar_pipeline.sealing.encrypted_staging import EncryptedStaging
+    from dsar_pipeline.sealing.keys import LocalKeyProvider
 
     staging = EncryptedStaging(tmp_path / "staging", LocalKeyProvider(tmp_path / "kek"), "req-9")
     write_export(person_records(), staging, systems=SYSTEMS)

@@ -17,7 +17,7 @@ import pytest
 
 from connectors.contract import Attachment, Record
 from connectors.recordings.transcript import structured_transcript
-from dsar_pipeline.package.redaction import (
+from dsar_pipeline.export.redaction import (
     AGENT_LABEL,
     RecordingError,
     Withheld,

@@ -15,7 +15,7 @@ import lxml.html
 import pytest
 
 from connectors.contract import Record
-from dsar_pipeline.package.report import REPORT_PATH, write_report
+from dsar_pipeline.report.render import REPORT_PATH, write_report
 from tests.package.test_export import (
     AGENT,
     EIC_EE,
@@ -142,7 +142,7 @@ def test_long_tables_are_cut_with_a_note(tmp_path: Path) -> None:
 
 
 def test_the_exports_monthly_totals_give_the_same_report(tmp_path: Path) -> None:
-    from dsar_pipeline.package.export import write_export
+    from dsar_pipeline.export.portability import write_export
 
     records = person_records()
     exported = write_export(records, DirStaging(tmp_path / "export"), systems=SYSTEMS)

@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 import pyzipper
 
+from dsar_pipeline.intake.sealed_tickets import RequestFacts
 from dsar_pipeline.package.assemble import StagedContents, StagingMismatchError, check_staged, seal_package
-from dsar_pipeline.package.encrypted_staging import INDEX_HEAD, INDEX_LOG, EncryptedStaging, StagingError
-from dsar_pipeline.package.keys import LocalKeyProvider
 from dsar_pipeline.package.staging import StagedFile
-from dsar_pipeline.requests import RequestFacts
+from dsar_pipeline.sealing.encrypted_staging import INDEX_HEAD, INDEX_LOG, EncryptedStaging, StagingError
+from dsar_pipeline.sealing.keys import LocalKeyProvider
 from tests.package.test_encrypted_staging import _record_ends
 
 REQUEST = "req-seal-check"

@@ -14,7 +14,7 @@ import dagster as dg
 import httpx
 import pytest
 
-from dsar_pipeline.embedded import prepare_home
+from harness.embedded import prepare_home
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +51,8 @@ def person_ticket(federation, name: str, *, signed: bool = True, suffix: str = "
                   phone: str | None = None, controller: str | None = None) -> bytes:
     """A ticket as the web form files it (with extra identities and contacts when given); signed by
     the person's sandbox eID over exactly this request when `signed`."""
-    from dsar_pipeline.demo import CONTROLLER_OF_COUNTRY, control_signer
-    from dsar_pipeline.intake.example import sign_ticket, ticket_for
+    from harness.demo import CONTROLLER_OF_COUNTRY, control_signer
+    from harness.ticket_example import sign_ticket, ticket_for
 
     person = people(federation)[name]
     ticket = ticket_for(person, controller or CONTROLLER_OF_COUNTRY[person["country"]], now=datetime.now(UTC),
@@ -65,8 +65,8 @@ def person_ticket(federation, name: str, *, signed: bool = True, suffix: str = "
 
 def run_ticket(federation, instance: dg.DagsterInstance, raw: bytes, suffix: str) -> str:
     """Drop the ticket, let the sensor take it, and run the request's job to the end: its request id."""
-    from dsar_pipeline import runner
-    from dsar_pipeline.definitions import request_job
+    from assets.definitions import request_job
+    from harness import runner
 
     drop(federation, raw, f"web{suffix}")
     tick = runner.tick(instance)
@@ -84,7 +84,7 @@ def drop(federation, raw: bytes, name: str) -> None:
 
 
 def inbox_keys(federation, prefix: str = "tickets/") -> list[str]:
-    from dsar_pipeline.resources import aws_client
+    from assets.resources import aws_client
 
     client = aws_client("s3", federation.settings, "DSAR_S3_ENDPOINT_URL")
     listed: dict[str, Any] = client.list_objects_v2(Bucket=federation.settings["DSAR_INBOX_BUCKET"], Prefix=prefix)
@@ -94,7 +94,7 @@ def inbox_keys(federation, prefix: str = "tickets/") -> list[str]:
 @pytest.fixture
 def empty_inbox(federation) -> None:
     """The session's sandbox with no faults and no ticket left over by another test."""
-    from dsar_pipeline.resources import aws_client
+    from assets.resources import aws_client
 
     federation.board.replace([])
     client = aws_client("s3", federation.settings, "DSAR_S3_ENDPOINT_URL")

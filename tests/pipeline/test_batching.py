@@ -11,9 +11,9 @@ import dagster as dg
 import pytest
 
 from assets.batching import PerThread, StepFailed, per_request
-from dsar_pipeline.io_manager import EncryptedIOManager
-from dsar_pipeline.resources import WorkStoreResource
-from dsar_pipeline.status import latest_metadata
+from assets.io_manager import EncryptedIOManager
+from assets.resources import WorkStoreResource
+from assets.status import latest_metadata
 
 KEYS = [f"r-{i:026d}" for i in range(6)]
 BROKEN = KEYS[2]

@@ -17,11 +17,11 @@ import dagster as dg
 import pytest
 import pyzipper
 
+from assets.definitions import request_job
 from assets.package import work_root
-from dsar_pipeline.definitions import request_job
-from dsar_pipeline.package.envelope import decrypt_bytes
-from dsar_pipeline.resources import WorkStoreResource
-from dsar_pipeline.status import request_status
+from assets.resources import WorkStoreResource
+from assets.status import request_status
+from dsar_pipeline.sealing.envelope import decrypt_bytes
 from sandbox.gateways.outbox import read_outbox
 from sandbox.people import named_people
 

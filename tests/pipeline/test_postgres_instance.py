@@ -31,11 +31,11 @@ from dagster._core.storage.noop_compute_log_manager import NoOpComputeLogManager
 from dagster._core.storage.tags import PARTITION_NAME_TAG, RUN_KEY_TAG
 from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, PostgresScheduleStorage
 
-from assets.sensors import batch_runs
+from assets.definitions import request_job
+from assets.status import request_status
+from assets.ticket_inbox import batch_runs
 from connectors.registry import systems
-from dsar_pipeline import runner
-from dsar_pipeline.definitions import request_job
-from dsar_pipeline.status import request_status
+from harness import runner
 
 from ..conftest import requires_postgres
 from .conftest import drop, person_ticket

@@ -16,10 +16,9 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 import pytest
 
+from assets.definitions import request_job
 from assets.package import work_root
-from dsar_pipeline import runner
-from dsar_pipeline.definitions import request_job
-from dsar_pipeline.purge import (
+from assets.request_records import (
     CLOSED_STATES,
     FIRST_SEEN_MARK,
     due_requests,
@@ -29,7 +28,8 @@ from dsar_pipeline.purge import (
     purge_request,
     request_state,
 )
-from dsar_pipeline.status import request_status
+from assets.status import request_status
+from harness import runner
 from sandbox.faults import parse_spec
 
 from .conftest import drop, inbox_keys, person_ticket
@@ -99,7 +99,7 @@ def no_faults(federation):
 
 @pytest.fixture
 def trail(pipeline_env):
-    from dsar_pipeline.resources import AuditResource
+    from assets.resources import AuditResource
 
     return AuditResource(database_url=os.environ["DSAR_AUDIT_DATABASE_URL"]).trail()
 
@@ -120,7 +120,7 @@ def launch(federation, instance: dg.DagsterInstance, person: str, suffix: str) -
 
 def purge(federation, instance: dg.DagsterInstance, trail, request_id: str) -> dict:
     """Purge one request as the job does; the payload of its `purged` audit event."""
-    from dsar_pipeline.resources import WorkStoreResource, aws_client
+    from assets.resources import WorkStoreResource, aws_client
 
     purge_request(instance, request_id, store=WorkStoreResource().store(), work_root=work_root(),
                   s3_client=aws_client("s3", federation.settings, "DSAR_S3_ENDPOINT_URL"),
@@ -245,7 +245,7 @@ def test_a_partition_with_no_event_starts_its_clock_when_first_seen(instance) ->
 
 @pytest.fixture
 def s3(federation, pipeline_env):
-    from dsar_pipeline.resources import aws_client
+    from assets.resources import aws_client
 
     client = aws_client("s3", federation.settings, "DSAR_S3_ENDPOINT_URL")
     for key in inbox_keys(federation, ""):
@@ -302,7 +302,7 @@ def test_rejected_tickets_are_deleted_page_by_page(federation, s3) -> None:
 
 def test_the_daily_job_purges_what_is_due_keeps_what_is_open_and_is_idempotent(
         federation, instance, s3, trail, monkeypatch) -> None:
-    from dsar_pipeline.definitions import defs
+    from assets.definitions import defs
 
     monkeypatch.setenv("DSAR_PURGE_AFTER_DAYS", "0")  # closed requests are due at once; open ones are not
     closed = report_rejected_at_intake(instance)
@@ -326,7 +326,7 @@ def test_the_daily_job_purges_what_is_due_keeps_what_is_open_and_is_idempotent(
 
 
 def test_a_negative_window_is_refused(instance, monkeypatch) -> None:
-    from dsar_pipeline.definitions import defs
+    from assets.definitions import defs
 
     monkeypatch.setenv("DSAR_PURGE_AFTER_DAYS", "-1")
     result = defs.resolve_job_def("purge_job").execute_in_process(instance=instance, raise_on_error=False)

@@ -13,10 +13,10 @@ import dagster as dg
 import pytest
 import pyzipper
 
+from assets.definitions import request_job
 from assets.package import work_root
-from dsar_pipeline import runner
-from dsar_pipeline.definitions import request_job
-from dsar_pipeline.status import request_status
+from assets.status import request_status
+from harness import runner
 from sandbox.faults import parse_spec
 from sandbox.gateways.outbox import read_outbox
 
@@ -99,8 +99,8 @@ def test_household_case_awaits_review_and_holds_nothing_of_the_other_adult(feder
     other = federation.population.case("household-b")
     their_calls = {c.id for c in federation.population.calls if c.person_key == other.key}
     package = work_root() / request_id / "package" / "response.zip"
-    from dsar_pipeline.package.envelope import decrypt_bytes
-    from dsar_pipeline.resources import WorkStoreResource
+    from assets.resources import WorkStoreResource
+    from dsar_pipeline.sealing.envelope import decrypt_bytes
 
     work = WorkStoreResource()
     passphrase = decrypt_bytes(work.store().get(f"{request_id}/passphrase.sealed"), work.key_provider(),
@@ -118,8 +118,8 @@ def test_purge_keeps_only_non_personal_evidence(federation, instance) -> None:
     import os
     from datetime import timedelta
 
-    from dsar_pipeline.purge import expired_requests, purge_request
-    from dsar_pipeline.resources import AuditResource, WorkStoreResource, aws_client
+    from assets.request_records import expired_requests, purge_request
+    from assets.resources import AuditResource, WorkStoreResource, aws_client
 
     request_id = launch(federation, instance, "demo", "-purge")
     assert request_status(instance, request_id)["status"] == "delivered"
@@ -154,13 +154,13 @@ def approve(instance, request_id: str, *, extra: tuple[str, ...] = (), config: d
 def trail():
     import os
 
-    from dsar_pipeline.resources import AuditResource
+    from assets.resources import AuditResource
 
     return AuditResource(database_url=os.environ["DSAR_AUDIT_DATABASE_URL"]).trail()
 
 
 def test_dpo_approval_in_dagster_releases_a_held_request_and_is_recorded(federation, instance) -> None:
-    from dsar_pipeline.status import latest_metadata
+    from assets.status import latest_metadata
 
     request_id = launch(federation, instance, "household-a", "-approve")
     assert request_status(instance, request_id)["status"] == "awaiting_review"
@@ -189,7 +189,7 @@ def test_rematerialising_upstream_voids_an_approval(federation, instance) -> Non
     again = request_job().execute_in_process(partition_key=request_id, instance=instance,
                                              asset_selection=[dg.AssetKey(k) for k in ("review_findings", "delivery")])
     assert again.success
-    from dsar_pipeline.status import latest_metadata
+    from assets.status import latest_metadata
 
     delivered = latest_metadata(instance, "delivery", request_id)
     assert delivered["status"] == "awaiting_review" and delivered["gate_reason"] == "approval_void"
@@ -214,7 +214,7 @@ def test_dpo_rejection_is_final_and_reported(federation, instance) -> None:
 def test_review_records_go_out_only_in_a_rebuilt_package_the_dpo_approves(federation, instance) -> None:
     """household-a's weakly matched records wait; the DPO includes them, the package is rebuilt, and the
     approval is given for the rebuilt package."""
-    from dsar_pipeline.status import latest_metadata
+    from assets.status import latest_metadata
 
     request_id = launch(federation, instance, "household-a", "-scope")
     before = latest_metadata(instance, "portability_export", request_id)["records"]
@@ -227,7 +227,7 @@ def test_review_records_go_out_only_in_a_rebuilt_package_the_dpo_approves(federa
 def test_a_rebuilt_package_is_sent_anew_and_no_passphrase_rests_after_delivery(federation, instance) -> None:
     """Idempotency keys name the package: a retried send reaches the customer once, a rebuilt package
     (new passphrase) is sent again. The sealed passphrase is gone once the SMS gateway has it."""
-    from dsar_pipeline.resources import WorkStoreResource
+    from assets.resources import WorkStoreResource
 
     request_id = launch(federation, instance, "demo", "-rebuilt")
     assert request_status(instance, request_id)["status"] == "delivered"
@@ -250,10 +250,10 @@ def test_an_id_card_holder_gets_a_link_to_the_cdoc_copy_that_opens_with_the_card
     import httpx
     from cryptography.hazmat.primitives.serialization import Encoding
 
-    from dsar_pipeline.demo import CONTROLLER_OF_COUNTRY, control_signer
-    from dsar_pipeline.intake.example import sign_ticket, ticket_for
-    from dsar_pipeline.package.cdoc_reader import decrypt_cdoc
+    from harness.demo import CONTROLLER_OF_COUNTRY, control_signer
+    from harness.ticket_example import sign_ticket, ticket_for
     from sandbox.eid import SandboxEid
+    from tests.cdoc_reader import decrypt_cdoc
 
     from .conftest import people
 

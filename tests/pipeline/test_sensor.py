@@ -9,18 +9,18 @@ from pathlib import Path
 import httpx
 import pytest
 
-from assets.sensors import RANGE_END, RANGE_START, batches, run_requests_for
-from dsar_pipeline import runner
+from assets.ticket_inbox import RANGE_END, RANGE_START, batches, run_requests_for
 from dsar_pipeline.intake import TicketError, parse_ticket
-from dsar_pipeline.requests import TICKET_OBJECT
-from dsar_pipeline.workstore import LocalWorkStore
+from dsar_pipeline.intake.sealed_tickets import TICKET_OBJECT
+from dsar_pipeline.sealing.workstore import LocalWorkStore
+from harness import runner
 
 from .conftest import drop, inbox_keys, person_ticket
 
 
 @pytest.fixture(autouse=True)
 def empty_inbox(federation, pipeline_env):
-    from dsar_pipeline.resources import aws_client
+    from assets.resources import aws_client
 
     client = aws_client("s3", federation.settings, "DSAR_S3_ENDPOINT_URL")
     for key in inbox_keys(federation, ""):
@@ -133,8 +133,8 @@ def test_a_ticket_edited_after_signing_stops_at_intake(federation, instance) -> 
     the reason code, the audit trail the container's digest; no run starts, so nothing is collected."""
     import json
 
-    from dsar_pipeline.resources import AuditResource
-    from dsar_pipeline.status import latest_metadata, request_status
+    from assets.resources import AuditResource
+    from assets.status import latest_metadata, request_status
 
     ticket = json.loads(person_ticket(federation, "impostor", suffix="-edited"))
     ticket["subject_identities"].append({"identity_type": "customer_number", "identity_value": "100008",
@@ -159,7 +159,7 @@ def test_a_ticket_edited_after_signing_stops_at_intake(federation, instance) -> 
 def test_the_same_container_on_a_second_ticket_is_replayed(federation, instance) -> None:
     import json
 
-    from dsar_pipeline.status import latest_metadata
+    from assets.status import latest_metadata
 
     raw = person_ticket(federation, "impostor", suffix="-first")
     drop(federation, raw, "web-first")

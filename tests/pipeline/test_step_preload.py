@@ -13,19 +13,19 @@ import subprocess
 import sys
 from pathlib import Path
 
-from dsar_pipeline.embedded import prepare_home
+from harness.embedded import prepare_home
 
 ROOT = Path(__file__).resolve().parents[2]
 PROBE = """
 import json, sys
-import dsar_pipeline.step_preload as preload
+import assets.step_preload as preload
 for part in (preload._instance_classes, preload._paths, preload._caches, preload._service_models):
     part()
 for entry in preload.systems().values():
     entry.connector_class()
 from dsar_pipeline.letter.words import strings
 from dsar_pipeline.profiles import load_profile
-from dsar_pipeline.package.report import _environment
+from dsar_pipeline.report.render import _environment
 from connectors.http import tls_context
 print(json.dumps({
     "modules": sorted(m for m in ("dagster._core.storage.sqlite_storage", "upath.registry", "sqlalchemy", "alembic",
@@ -50,6 +50,6 @@ def test_every_part_of_the_warm_up_runs_and_leaves_the_modules_and_caches_loaded
 
 
 def test_the_executor_preloads_it() -> None:
-    from dsar_pipeline.definitions import EXECUTOR_CONFIG
+    from assets.definitions import EXECUTOR_CONFIG
 
-    assert "dsar_pipeline.step_preload" in EXECUTOR_CONFIG["start_method"]["forkserver"]["preload_modules"]
+    assert "assets.step_preload" in EXECUTOR_CONFIG["start_method"]["forkserver"]["preload_modules"]

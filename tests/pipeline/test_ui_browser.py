@@ -21,8 +21,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from dsar_pipeline import runner
-from dsar_pipeline.status import request_status
+from assets.status import request_status
+from harness import runner
 
 from .conftest import drop, person_ticket
 from .support import browser

@@ -28,11 +28,12 @@ from cryptography.x509 import ocsp
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 from lxml import etree
 
-from dsar_pipeline.intake import VerificationStatus, parse_ticket, verify_container, verify_ticket
-from dsar_pipeline.intake.asic_zip import read_asic_container
-from dsar_pipeline.intake.certificates import load_trust_anchors, personal_code_from_certificate
-from dsar_pipeline.intake.signed_request import DOCUMENT_NAME, document_bytes, request_document
-from dsar_pipeline.intake.xades import canonicalize, verify_signature_file
+from dsar_pipeline.intake import parse_ticket
+from dsar_pipeline.signatures.asic_zip import read_asic_container
+from dsar_pipeline.signatures.certificates import load_trust_anchors, personal_code_from_certificate
+from dsar_pipeline.signatures.signed_request import DOCUMENT_NAME, document_bytes, request_document
+from dsar_pipeline.signatures.verification import VerificationStatus, verify_container, verify_ticket
+from dsar_pipeline.signatures.xades import canonicalize, verify_signature_file
 from sandbox.eid import CA_COMMON_NAME, EidError, SandboxEid
 
 VERIFIED = VerificationStatus.VERIFIED
@@ -417,8 +418,8 @@ def test_encryption_certificate_is_an_id_card_authentication_certificate(federat
     assert isinstance(lv_key, ec.EllipticCurvePublicKey) and lv_key.curve.name == "secp256r1"
     assert lv.subject.get_attributes_for_oid(NameOID.SERIAL_NUMBER)[0].value == f"PNOLV-{latvian.personal_code}"
     # the pipeline accepts it as the CDOC recipient of this subject, and not of another one
-    from dsar_pipeline.intake.certificates import verify_chain
-    from dsar_pipeline.intake.id_card import check_recipient_certificate
+    from dsar_pipeline.signatures.certificates import verify_chain
+    from dsar_pipeline.signatures.id_card import check_recipient_certificate
 
     der = cert.public_bytes(serialization.Encoding.DER)
     now = datetime.now(UTC)

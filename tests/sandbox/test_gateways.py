@@ -327,7 +327,7 @@ def test_nonces_are_forgotten_once_their_timestamp_is_refused_anyway() -> None:
 
 
 def test_the_pipelines_status_callbacks_are_accepted(gw: Gateway) -> None:
-    from dsar_pipeline.notify import callback_headers, send_status
+    from dsar_pipeline.delivery.notify import callback_headers, send_status
 
     settings = {"DSAR_HELPDESK_CALLBACK_SECRET": SECRET,
                 "DSAR_HELPDESK_CALLBACK_URL": f"{gw.url}/helpdesk/v1/callbacks"}

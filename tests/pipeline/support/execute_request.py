@@ -16,7 +16,7 @@ import time
 def main(argv: list[str]) -> int:
     import dagster as dg
 
-    from dsar_pipeline import runner
+    from harness import runner
 
     spec = json.loads(argv[0])
     run_request = dg.RunRequest(run_key=spec.get("run_key"), partition_key=spec.get("partition_key"),

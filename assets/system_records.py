@@ -1,0 +1,75 @@
+"""The fan-out: one asset per system (from connectors/systems.yaml), each with its own retry policy
+and concurrency pool, and a check that the system answered completely.
+
+A system that still fails after the connector's bounded retries and Dagster's step retries does
+not fail the run: it materialises a flagged `failed` outcome (visible in the UI, the check fails)
+so that the package is marked incomplete and never delivered automatically, and the DPO can re-run
+just this asset for this request later.
+"""
+
+
+from typing import Any
+
+import dagster as dg
+
+from assets.batching import PerThread, per_request, request_threads
+from assets.partitions import requests_partitions, single_run
+from assets.resources import ConnectorsResource
+from connectors.registry import SystemEntry, systems
+from dsar_pipeline.collection.collect import SystemResult, SystemStatus, collect_system
+from dsar_pipeline.profiles import load_profile
+
+
+def records_asset_name(system: str) -> str:
+    return f"{system}_records"
+
+
+def build_system_asset(entry: SystemEntry) -> dg.AssetsDefinition:
+    name = records_asset_name(entry.name)
+
+    @dg.asset(name=name, partitions_def=requests_partitions, backfill_policy=single_run, group_name="collection",
+              kinds=set(entry.kinds) or None, pool=entry.pool,
+              retry_policy=dg.RetryPolicy(max_retries=entry.retries, delay=1, backoff=dg.Backoff.EXPONENTIAL,
+                                          jitter=dg.Jitter.PLUS_MINUS),
+              check_specs=[dg.AssetCheckSpec("answered_completely", asset=name,
+                                             description=f"{entry.title} was searched to the end")],
+              description=f"Everything {entry.title} holds on the person (records stay encrypted).")
+    def system_records(context: dg.AssetExecutionContext, dsar_request: Any, subject_identities: Any,
+                       connectors: ConnectorsResource):
+        built = PerThread(lambda: connectors.build(entry.name), lambda connector: connector.close())
+        last_attempt = context.retry_number >= entry.retries
+        single = len(context.partition_keys) == 1
+
+        def step(_: str, inputs: dict) -> SystemResult:
+            if entry.name not in load_profile(inputs["dsar_request"].controller).systems:
+                return SystemResult(entry.name, SystemStatus.NOT_APPLICABLE)
+            result = collect_system(built.get(), inputs["subject_identities"])
+            if result.status is SystemStatus.FAILED and not last_attempt and single:
+                raise dg.Failure(f"{entry.name}: {result.error}")  # Dagster retries the step
+            return result
+
+        try:
+            result = per_request(context, {"dsar_request": dsar_request, "subject_identities": subject_identities},
+                                 step, describe=describe_result, workers=request_threads())
+        finally:
+            built.close()
+        outcomes = {context.partition_key: result} if isinstance(result, SystemResult) else result
+        failed = {k: r for k, r in outcomes.items() if not isinstance(r, SystemResult)
+                  or r.status is SystemStatus.FAILED}
+        yield dg.Output(result)
+        yield dg.AssetCheckResult(
+            check_name="answered_completely", passed=not failed, severity=dg.AssetCheckSeverity.ERROR,
+            metadata={"failed_requests": len(failed),
+                      "cause": next((r.error for r in failed.values() if isinstance(r, SystemResult)), "") or ""})
+
+    return system_records
+
+
+def describe_result(result: SystemResult) -> dict[str, Any]:
+    return {"status": result.status.value, "records": len(result.records), "seconds": round(result.seconds, 3),
+            "calls": result.calls, "error": result.error or ""}
+
+
+system_assets = [build_system_asset(entry) for entry in systems().values()]
+
+defs = dg.Definitions(assets=system_assets)

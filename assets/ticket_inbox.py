@@ -1,0 +1,138 @@
+"""Tickets start runs with no one watching: the inbox sensor.
+
+The sensor verifies each new ticket's evidence (`dsar_pipeline.intake.inbox`), adds one dynamic partition
+per request and launches exactly one run per accepted ticket (run key = request id, so a
+re-delivered ticket starts nothing). Several new tickets in one tick go out as batches: one run
+over a range of their partitions, so Dagster's per-run start-up is paid once per batch. A request
+whose evidence is rejected gets its partition and a `dsar_request` materialisation carrying the
+verdict (the DPO sees it), the helpdesk gets the reason code, and no run starts. An invalid ticket
+is answered to the helpdesk with its reason and never stops the sensor; neither does an
+unreachable inbox.
+"""
+
+
+import hashlib
+import itertools
+import math
+import os
+import re
+from datetime import UTC, datetime
+
+import dagster as dg
+from botocore.exceptions import BotoCoreError, ClientError
+
+from assets.jobs import dsar_request_job
+from assets.partitions import requests_partitions
+from assets.resources import AuditResource, WorkStoreResource, aws_client, current_settings
+from dsar_pipeline.delivery.notify import send_status
+from dsar_pipeline.intake.inbox import Intake, take_tickets
+from dsar_pipeline.signatures.verification import VerificationResult
+
+SAFE_REF = re.compile(r"[^A-Za-z0-9._-]")
+RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
+
+
+def batch_size() -> int:
+    """Most requests one run carries."""
+    return max(1, int(os.environ.get("DSAR_BATCH_SIZE", "50")))
+
+
+def batch_runs() -> int:
+    """Batched runs the deployment runs side by side (the `dsar/batch_size` limit of dagster.yaml)."""
+    return max(1, int(os.environ.get("DSAR_BATCH_RUNS", "2")))
+
+
+def batches(request_ids: list[str]) -> list[list[str]]:
+    """The new requests cut into consecutive batches of near-equal size: enough batches to fill every
+    run slot (a burst is served on all of them at once), in whole waves of `batch_runs()`, none larger
+    than `batch_size()`. Fewer, larger runs pay Dagster's per-run and per-step start-up fewer times."""
+    count, slots = len(request_ids), batch_runs()
+    waves = math.ceil(count / (slots * batch_size())) if count else 0
+    runs = min(count, slots * waves)
+    bounds = [-(-index * count // runs) for index in range(runs + 1)] if runs else [0]
+    return [request_ids[start:end] for start, end in itertools.pairwise(bounds)]
+
+
+def run_requests_for(request_ids: list[str]) -> list[dg.RunRequest]:
+    """One run per request, or one run per batch of consecutive new partitions."""
+    runs = []
+    for chunk in batches(request_ids):
+        if len(chunk) == 1:
+            runs.append(dg.RunRequest(run_key=chunk[0], partition_key=chunk[0]))
+            continue
+        key = "batch-" + hashlib.sha256("\n".join(chunk).encode()).hexdigest()[:32]
+        runs.append(dg.RunRequest(run_key=key, tags={RANGE_START: chunk[0], RANGE_END: chunk[-1],
+                                                     "dsar/batch_size": str(len(chunk))}))
+    return runs
+
+
+@dg.sensor(job=dsar_request_job, minimum_interval_seconds=10, default_status=dg.DefaultSensorStatus.RUNNING,
+           description="New request tickets in the inbox: validate, add the request, launch its run.")
+def ticket_inbox_sensor(context: dg.SensorEvaluationContext, work: WorkStoreResource,
+                        audit: AuditResource) -> dg.SensorResult:
+    settings = current_settings()
+    trail = audit.trail()
+    try:
+        client = aws_client("s3", settings, "DSAR_S3_ENDPOINT_URL")
+        tick = take_tickets(client, settings, work.store(), work.key_provider(), replay=trail)
+    except (BotoCoreError, ClientError) as exc:
+        return dg.SensorResult(skip_reason=f"inbox unreachable ({type(exc).__name__}); will try again")
+    for name, reason in tick.rejected:
+        ref = SAFE_REF.sub("_", name.removesuffix(".json"))[:128] or "unnamed"
+        digest = hashlib.sha256(name.encode()).hexdigest()[:12]
+        context.log.info(f"rejected inbox ticket #{digest}: {reason}")
+        if not _callback(settings, "unknown", ref, "cancelled", reason=f"rejected: {reason}"):
+            context.log.warning(f"helpdesk unreachable: rejection of ticket #{digest} not reported")
+    received_at = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    for intake in [*tick.accepted, *tick.refused]:
+        trail.append(intake.request_id, "received", {"received_at": received_at})
+        trail.append(intake.request_id, "verified", verification_evidence(intake.verification))
+    for intake in tick.accepted:
+        if not _callback(settings, intake.controller, intake.ticket_ref, "in_progress"):
+            context.log.warning(f"helpdesk unreachable: progress of {intake.request_id} not reported")
+    for intake in tick.refused:
+        code = intake.verification.reason_code
+        context.log.info(f"request {intake.request_id} stopped at intake: evidence rejected ({code})")
+        if not _callback(settings, intake.controller, intake.ticket_ref, "cancelled", reason=f"rejected: {code}"):
+            context.log.warning(f"helpdesk unreachable: rejection of {intake.request_id} not reported")
+    new_ids = [intake.request_id for intake in tick.accepted]
+    all_ids = [intake.request_id for intake in [*tick.accepted, *tick.refused]]
+    if not all_ids:
+        return dg.SensorResult(skip_reason=f"no new tickets ({tick.duplicates} duplicates, "
+                                           f"{len(tick.rejected)} rejected)")
+    return dg.SensorResult(run_requests=run_requests_for(new_ids),
+                           dynamic_partitions_requests=[requests_partitions.build_add_request(all_ids)],
+                           asset_events=[refusal(intake) for intake in tick.refused])
+
+
+def verification_evidence(verdict: VerificationResult) -> dict[str, object]:
+    """The verdict as audit evidence: codes, times and the container's digest, never its content."""
+    facts = verdict.to_dict()
+    return {key: facts[key] for key in ("status", "reason_code", "signatures", "signing_time_source",
+                                        "revocation", "container_sha256", "mismatched_fields")
+            if facts[key] not in (None, [], "")} | \
+        ({"signing_time": verdict.signing_time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
+         if verdict.signing_time else {})
+
+
+def refusal(intake: Intake) -> dg.AssetMaterialization:
+    """The `dsar_request` partition of a request stopped at intake: its verdict, for the DPO's view."""
+    verdict = intake.verification
+    return dg.AssetMaterialization(asset_key="dsar_request", partition=intake.request_id, metadata={
+        "controller": intake.controller, "verification": verdict.status.value, "reason_code": verdict.reason_code,
+        "status": "rejected", "reason": verdict.reason})
+
+
+def _callback(settings: dict[str, str], controller: str, ticket_ref: str, status: str,
+              reason: str | None = None) -> bool:
+    """Status to the helpdesk; a helpdesk that is down must not stop intake. False when not sent."""
+    if not settings.get("DSAR_HELPDESK_CALLBACK_URL"):
+        return False
+    try:
+        send_status(settings, controller=controller, subject_request_id=ticket_ref, status=status, reason=reason)
+    except Exception:
+        return False
+    return True
+
+
+defs = dg.Definitions(sensors=[ticket_inbox_sensor])

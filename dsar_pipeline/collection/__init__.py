@@ -1,0 +1,1 @@
+"""Collection: one system searched for one person, complete or failed, never partial."""

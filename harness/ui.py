@@ -1,0 +1,44 @@
+"""`dsar ui`: the Dagster UI (webserver + daemon) on the embedded default, against a running sandbox.
+
+Loads the sandbox's settings file and the embedded home's secrets into the environment, then runs
+`dagster dev` on workspace.yaml. The DPO's views: Assets → partitions per request (deadline, days
+left, per-system status), the `answered_completely` checks, and the launchpad for `release_approval`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from dsar_pipeline.settings import load_env_file
+from harness.embedded import prepare_home
+
+PROJECT = Path(__file__).resolve().parent.parent
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser("ui", help="open the Dagster UI on the embedded default",
+                                   description="Run `dagster dev` (webserver and daemon) for the pipeline, with "
+                                               "the settings of a running sandbox (`dsar sandbox up`).")
+    parser.add_argument("--env-file", type=Path, default=Path(".sandbox/sandbox.env"),
+                        help="settings written by `dsar sandbox up` (default .sandbox/sandbox.env)")
+    parser.add_argument("--dagster-home", type=Path, default=Path(".dagster_home"),
+                        help="project-local Dagster home (default .dagster_home)")
+    parser.add_argument("--port", type=int, default=3000, help="webserver port (default 3000)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if not args.env_file.is_file():
+        print(f"dsar ui: error: no settings file {args.env_file}; start the sandbox first (`dsar sandbox up`)",
+              file=sys.stderr)
+        return 2
+    load_env_file(args.env_file)
+    for key, value in prepare_home(args.dagster_home).items():
+        os.environ[key] = value
+    command = ["dagster", "dev", "-w", str(PROJECT / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(args.port)]
+    os.execvp(command[0], command)  # noqa: S606 - replaces this process with the Dagster CLI
+    return 0
