@@ -12,7 +12,6 @@ must then keep no state shared between requests (e.g. build a connector per thre
 """
 
 
-import os
 import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -28,11 +27,6 @@ T = TypeVar("T")
 class StepFailed:
     step: str
     error: str  # exception class name or a cause known to hold no personal value
-
-
-def request_threads() -> int:
-    """How many of a batch's requests a waiting step (identities, collection, delivery) serves at once."""
-    return max(1, int(os.environ.get("DSAR_REQUEST_THREADS", "4")))
 
 
 class PerThread(Generic[T]):

@@ -5,31 +5,19 @@ Reads only what Dagster already holds (each request's due date in the `dsar_requ
 request's partition; the days left are recomputed daily.
 """
 
-
-import os
 from datetime import UTC, date, datetime
 
 import dagster as dg
 
 from assets.partitions import requests_partitions
+from assets.resources import RunSettingsResource
 from assets.status import latest_metadata
-from dsar_pipeline.intake.deadlines import controller_today
-
-NEAR_DAYS = int(os.environ.get("DSAR_DEADLINE_WARNING_DAYS", "7"))
-
-
-def deadline_state(due: date, today: date) -> str | None:
-    days = (due - today).days
-    if days < 0:
-        return "overdue"
-    if days <= NEAR_DAYS:
-        return "due_soon"
-    return None
+from dsar_pipeline.intake.deadlines import controller_today, deadline_state
 
 
 @dg.sensor(minimum_interval_seconds=6 * 3600, default_status=dg.DefaultSensorStatus.RUNNING,
            description="Requests near or past their statutory due date and not delivered yet.")
-def deadline_watch(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+def deadline_watch(context: dg.SensorEvaluationContext, run_settings: RunSettingsResource) -> dg.SensorResult:
     now = datetime.now(UTC)
     observations = []
     for request_id in context.instance.get_dynamic_partitions(requests_partitions.name):
@@ -40,7 +28,7 @@ def deadline_watch(context: dg.SensorEvaluationContext) -> dg.SensorResult:
             continue
         due = date.fromisoformat(str(facts["due_date"]))
         today = controller_today(str(facts["controller"]), now) if facts.get("controller") else now.date()
-        state = deadline_state(due, today)
+        state = deadline_state(due, today, warning_days=run_settings.deadline_warning_days)
         if state:
             observations.append(dg.AssetObservation(
                 asset_key="dsar_request", partition=request_id,

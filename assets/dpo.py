@@ -1,7 +1,7 @@
 """Who takes a release decision: the DPO's identity as the deployment can vouch for it.
 
 Free text typed into the launchpad is a claim, not an identity. Two modes, chosen per environment
-in `definitions.py`:
+in `assets/environments.py`:
 
 - ``none`` (the embedded default): nobody logs in to `dagster dev`; the `dpo_user` typed in the
   launchpad is recorded as given, marked ``authenticated: false`` in the audit trail.

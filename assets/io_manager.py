@@ -17,10 +17,11 @@ import dagster as dg
 
 from assets.resources import WorkStoreResource
 from dsar_pipeline.sealing.envelope import decrypt_bytes, encrypt_bytes
+from dsar_pipeline.sealing.objects import sealed_object_key
 
 
 def object_key(request_id: str, asset_key: dg.AssetKey) -> str:
-    return f"{request_id}/{'.'.join(asset_key.path)}.sealed"
+    return sealed_object_key(request_id, ".".join(asset_key.path))
 
 
 def _context(request_id: str, asset_key: dg.AssetKey) -> dict[str, str]:

@@ -5,41 +5,30 @@ Idempotent by construction: a purged request loses its partition, so the next pa
 it; a deleted ticket is not listed either. Logs carry request ids, states and counts only.
 """
 
-import os
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import dagster as dg
 
-from assets.package import work_root
 from assets.partitions import requests_partitions
 from assets.request_records import due_requests, purge_rejected_tickets, purge_request
-from assets.resources import AuditResource, WorkStoreResource, aws_client, current_settings
-
-
-def purge_window() -> timedelta:
-    """DSAR_PURGE_AFTER_DAYS as a window. A negative value is refused rather than clamped: it would
-    purge open requests before their statutory deadline, and a typo must not do that silently."""
-    days = int(os.environ.get("DSAR_PURGE_AFTER_DAYS", "30"))
-    if days < 0:
-        raise ValueError("DSAR_PURGE_AFTER_DAYS must be 0 or more")
-    return timedelta(days=days)
+from assets.resources import AuditResource, DeliveryResource, InboxResource, RunSettingsResource, WorkStoreResource
 
 
 @dg.op(description="Purge packages, intermediates, runs and partitions of requests past their retention window, "
                    "whatever their state.")
-def purge_expired_requests(context: dg.OpExecutionContext, work: WorkStoreResource, audit: AuditResource) -> None:
-    window, now = purge_window(), datetime.now(UTC)
-    settings = current_settings()
+def purge_expired_requests(context: dg.OpExecutionContext, work: WorkStoreResource, audit: AuditResource,
+                           delivery_channels: DeliveryResource, run_settings: RunSettingsResource) -> None:
+    window, now = run_settings.purge_window(), datetime.now(UTC)
     trail = audit.trail()
-    client = aws_client("s3", settings, "DSAR_S3_ENDPOINT_URL")
+    client = delivery_channels.client("s3")
     failed: list[str] = []
     due = due_requests(context.instance, requests_partitions.name, window, now)
     for state in due:
         # One request that cannot be purged now (a store hiccup) must not keep the others: it is
         # still listed tomorrow, and the op fails at the end so that the miss is seen.
         try:
-            report = purge_request(context.instance, state.request_id, store=work.store(), work_root=work_root(),
-                                   s3_client=client, package_bucket=settings["DSAR_PACKAGE_BUCKET"], trail=trail,
+            report = purge_request(context.instance, state.request_id, store=work.store(), work_root=work.work_root(),
+                                   s3_client=client, package_bucket=delivery_channels.package_bucket, trail=trail,
                                    partitions_name=requests_partitions.name, state=state)
         except Exception as exc:
             failed.append(state.request_id)
@@ -52,10 +41,9 @@ def purge_expired_requests(context: dg.OpExecutionContext, work: WorkStoreResour
 
 
 @dg.op(description="Delete rejected inbox tickets older than the retention window.")
-def purge_rejected_inbox_tickets(context: dg.OpExecutionContext) -> None:
-    settings = current_settings()
-    client = aws_client("s3", settings, "DSAR_S3_ENDPOINT_URL")
-    deleted = purge_rejected_tickets(client, settings["DSAR_INBOX_BUCKET"], purge_window())
+def purge_rejected_inbox_tickets(context: dg.OpExecutionContext, inbox: InboxResource,
+                                 run_settings: RunSettingsResource) -> None:
+    deleted = purge_rejected_tickets(inbox.client("s3"), inbox.inbox_bucket, run_settings.purge_window())
     context.log.info(f"rejected inbox tickets deleted: {deleted}")
 
 

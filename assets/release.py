@@ -12,25 +12,16 @@ authentication and records the claim as such (`authenticated: false`); productio
 DPO's identity from the authenticating proxy in front of the UI (see deploy/dpo-authentication.md).
 """
 
-import hashlib
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
 
 from assets.batching import per_request
 from assets.dpo import DpoIdentityResource
-from assets.io_manager import object_key
 from assets.partitions import requests_partitions, single_run
 from assets.resources import AuditResource, WorkStoreResource
-from assets.system_records import records_asset_name
-from connectors.registry import systems
-from dsar_pipeline.review.approval import Approval, Decision, ReleaseBinding
-from dsar_pipeline.sealing.workstore import WorkStore
-
-BOUND_INPUTS = ("dsar_request", "subject_identities", *(records_asset_name(name) for name in systems()),
-                "review_findings", "release_scope", "portability_export", "response_package")
-"""The sealed objects a package is built from: an approval covers every one of them."""
+from dsar_pipeline.review.approval import Approval, Decision
+from dsar_pipeline.review.binding import current_binding
 
 
 class ScopeConfig(dg.Config):
@@ -75,25 +66,6 @@ class ApprovalConfig(dg.Config):
 
     decision: str = "pending"
     dpo_user: str = ""
-
-
-def sealed_digest(store: WorkStore, request_id: str, asset: str) -> str:
-    """SHA-256 of the sealed object of `asset` for the request (every materialisation seals anew), or
-    "absent" for one never materialised (the DPO's scope, until they give one)."""
-    key = object_key(request_id, dg.AssetKey(asset))
-    return hashlib.sha256(store.get(key)).hexdigest() if store.exists(key) else "absent"
-
-
-def file_digest(path: Path) -> str:
-    with path.open("rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
-
-
-def current_binding(store: WorkStore, request_id: str, package: Any) -> ReleaseBinding:
-    """The package as it is now: its inputs' sealed objects, the file on disk, its manifest."""
-    inputs = {name: sealed_digest(store, request_id, name) for name in BOUND_INPUTS}
-    return ReleaseBinding(inputs=inputs, package_sha256=file_digest(Path(package.path)),
-                          manifest_sha256=package.manifest_sha256)
 
 
 @dg.asset(partitions_def=requests_partitions, backfill_policy=single_run, group_name="review", kinds={"python"},

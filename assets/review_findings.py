@@ -10,8 +10,8 @@ import dagster as dg
 from assets.batching import per_request
 from assets.partitions import requests_partitions, single_run
 from assets.resources import AuditResource
-from assets.system_records import records_asset_name
 from connectors.registry import systems
+from dsar_pipeline.collection.collect import records_asset_name
 from dsar_pipeline.review.findings import ReviewOutcome, review
 
 SYSTEM_INPUTS = {records_asset_name(name): dg.AssetIn() for name in systems()}

@@ -6,24 +6,29 @@ from typing import Any
 
 import dagster as dg
 
-from assets.batching import PerThread, per_request, request_threads
+from assets.batching import PerThread, per_request
 from assets.partitions import requests_partitions, single_run
-from assets.resources import ConnectorsResource
+from assets.resources import resource_key
+from connectors.contract import Connector
+from connectors.registry import systems
 from connectors.resolution import IdentityGraph, expand
 
 
 @dg.asset(partitions_def=requests_partitions, backfill_policy=single_run, group_name="identity",
-          kinds={"python"}, description="Every identifier of the person, with match strength and path.")
-def subject_identities(context: dg.AssetExecutionContext, dsar_request: Any,
-                       connectors: ConnectorsResource) -> Any:
-    built = PerThread(connectors.build_all, lambda each: [connector.close() for connector in each.values()])
+          kinds={"python"}, required_resource_keys={*(resource_key(name) for name in systems()), "run_settings"},
+          description="Every identifier of the person, with match strength and path.")
+def subject_identities(context: dg.AssetExecutionContext, dsar_request: Any) -> Any:
+    def build_all() -> dict[str, Connector]:
+        return {name: getattr(context.resources, resource_key(name)).build() for name in systems()}
+
+    built = PerThread(build_all, lambda each: [connector.close() for connector in each.values()])
 
     def step(_: str, inputs: dict) -> IdentityGraph:
         return expand(inputs["dsar_request"].identifiers, built.get())
 
     try:
         return per_request(context, {"dsar_request": dsar_request}, step, describe=describe_graph,
-                           workers=request_threads())
+                           workers=context.resources.run_settings.threads())
     finally:
         built.close()
 

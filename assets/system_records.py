@@ -12,16 +12,12 @@ from typing import Any
 
 import dagster as dg
 
-from assets.batching import PerThread, per_request, request_threads
+from assets.batching import PerThread, per_request
 from assets.partitions import requests_partitions, single_run
-from assets.resources import ConnectorsResource
+from assets.resources import SystemResource, resource_key
 from connectors.registry import SystemEntry, systems
-from dsar_pipeline.collection.collect import SystemResult, SystemStatus, collect_system
+from dsar_pipeline.collection.collect import SystemResult, SystemStatus, collect_system, records_asset_name
 from dsar_pipeline.profiles import load_profile
-
-
-def records_asset_name(system: str) -> str:
-    return f"{system}_records"
 
 
 def build_system_asset(entry: SystemEntry) -> dg.AssetsDefinition:
@@ -33,10 +29,11 @@ def build_system_asset(entry: SystemEntry) -> dg.AssetsDefinition:
                                           jitter=dg.Jitter.PLUS_MINUS),
               check_specs=[dg.AssetCheckSpec("answered_completely", asset=name,
                                              description=f"{entry.title} was searched to the end")],
+              required_resource_keys={resource_key(entry.name), "run_settings"},
               description=f"Everything {entry.title} holds on the person (records stay encrypted).")
-    def system_records(context: dg.AssetExecutionContext, dsar_request: Any, subject_identities: Any,
-                       connectors: ConnectorsResource):
-        built = PerThread(lambda: connectors.build(entry.name), lambda connector: connector.close())
+    def system_records(context: dg.AssetExecutionContext, dsar_request: Any, subject_identities: Any):
+        system: SystemResource = getattr(context.resources, resource_key(entry.name))
+        built = PerThread(system.build, lambda connector: connector.close())
         last_attempt = context.retry_number >= entry.retries
         single = len(context.partition_keys) == 1
 
@@ -50,7 +47,8 @@ def build_system_asset(entry: SystemEntry) -> dg.AssetsDefinition:
 
         try:
             result = per_request(context, {"dsar_request": dsar_request, "subject_identities": subject_identities},
-                                 step, describe=describe_result, workers=request_threads())
+                                 step, describe=describe_result,
+                                 workers=context.resources.run_settings.threads())
         finally:
             built.close()
         outcomes = {context.partition_key: result} if isinstance(result, SystemResult) else result

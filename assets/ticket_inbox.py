@@ -12,9 +12,6 @@ unreachable inbox.
 
 
 import hashlib
-import itertools
-import math
-import os
 import re
 from datetime import UTC, datetime
 
@@ -23,8 +20,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from assets.jobs import dsar_request_job
 from assets.partitions import requests_partitions
-from assets.resources import AuditResource, WorkStoreResource, aws_client, current_settings
+from assets.resources import AuditResource, DeliveryResource, InboxResource, RunSettingsResource, WorkStoreResource
 from dsar_pipeline.delivery.notify import send_status
+from dsar_pipeline.intake.batches import batches
 from dsar_pipeline.intake.inbox import Intake, take_tickets
 from dsar_pipeline.signatures.verification import VerificationResult
 
@@ -32,31 +30,11 @@ SAFE_REF = re.compile(r"[^A-Za-z0-9._-]")
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 
 
-def batch_size() -> int:
-    """Most requests one run carries."""
-    return max(1, int(os.environ.get("DSAR_BATCH_SIZE", "50")))
-
-
-def batch_runs() -> int:
-    """Batched runs the deployment runs side by side (the `dsar/batch_size` limit of dagster.yaml)."""
-    return max(1, int(os.environ.get("DSAR_BATCH_RUNS", "2")))
-
-
-def batches(request_ids: list[str]) -> list[list[str]]:
-    """The new requests cut into consecutive batches of near-equal size: enough batches to fill every
-    run slot (a burst is served on all of them at once), in whole waves of `batch_runs()`, none larger
-    than `batch_size()`. Fewer, larger runs pay Dagster's per-run and per-step start-up fewer times."""
-    count, slots = len(request_ids), batch_runs()
-    waves = math.ceil(count / (slots * batch_size())) if count else 0
-    runs = min(count, slots * waves)
-    bounds = [-(-index * count // runs) for index in range(runs + 1)] if runs else [0]
-    return [request_ids[start:end] for start, end in itertools.pairwise(bounds)]
-
-
-def run_requests_for(request_ids: list[str]) -> list[dg.RunRequest]:
-    """One run per request, or one run per batch of consecutive new partitions."""
+def run_requests_for(request_ids: list[str], run_settings: RunSettingsResource) -> list[dg.RunRequest]:
+    """One run per request, or one run per batch of consecutive new partitions (`DSAR_BATCH_SIZE`,
+    `DSAR_BATCH_RUNS`: the `dsar/batch_size` limit of dagster.yaml)."""
     runs = []
-    for chunk in batches(request_ids):
+    for chunk in batches(request_ids, size=run_settings.batch_size, runs=run_settings.batch_runs):
         if len(chunk) == 1:
             runs.append(dg.RunRequest(run_key=chunk[0], partition_key=chunk[0]))
             continue
@@ -68,13 +46,13 @@ def run_requests_for(request_ids: list[str]) -> list[dg.RunRequest]:
 
 @dg.sensor(job=dsar_request_job, minimum_interval_seconds=10, default_status=dg.DefaultSensorStatus.RUNNING,
            description="New request tickets in the inbox: validate, add the request, launch its run.")
-def ticket_inbox_sensor(context: dg.SensorEvaluationContext, work: WorkStoreResource,
-                        audit: AuditResource) -> dg.SensorResult:
-    settings = current_settings()
+def ticket_inbox_sensor(context: dg.SensorEvaluationContext, work: WorkStoreResource, audit: AuditResource,
+                        inbox: InboxResource, delivery_channels: DeliveryResource,
+                        run_settings: RunSettingsResource) -> dg.SensorResult:
+    settings = delivery_channels.settings()  # the helpdesk's callback address and key
     trail = audit.trail()
     try:
-        client = aws_client("s3", settings, "DSAR_S3_ENDPOINT_URL")
-        tick = take_tickets(client, settings, work.store(), work.key_provider(), replay=trail)
+        tick = take_tickets(inbox.client("s3"), inbox.settings(), work.store(), work.key_provider(), replay=trail)
     except (BotoCoreError, ClientError) as exc:
         return dg.SensorResult(skip_reason=f"inbox unreachable ({type(exc).__name__}); will try again")
     for name, reason in tick.rejected:
@@ -100,7 +78,7 @@ def ticket_inbox_sensor(context: dg.SensorEvaluationContext, work: WorkStoreReso
     if not all_ids:
         return dg.SensorResult(skip_reason=f"no new tickets ({tick.duplicates} duplicates, "
                                            f"{len(tick.rejected)} rejected)")
-    return dg.SensorResult(run_requests=run_requests_for(new_ids),
+    return dg.SensorResult(run_requests=run_requests_for(new_ids, run_settings),
                            dynamic_partitions_requests=[requests_partitions.build_add_request(all_ids)],
                            asset_events=[refusal(intake) for intake in tick.refused])
 

@@ -23,6 +23,7 @@ class SystemEntry:
     title: str
     kinds: tuple[str, ...] = ()
     retries: int = 2
+    settings: tuple[str, ...] = ()  # the DSAR_* settings its connector reads
 
     @property
     def pool(self) -> str:
@@ -48,7 +49,8 @@ class SystemEntry:
 def systems() -> dict[str, SystemEntry]:
     raw = yaml.safe_load(SYSTEMS_FILE.read_text(encoding="utf-8"))
     return {name: SystemEntry(name=name, factory=entry["factory"], title=entry.get("title", name),
-                              kinds=tuple(entry.get("kinds", ())), retries=int(entry.get("retries", 2)))
+                              kinds=tuple(entry.get("kinds", ())), retries=int(entry.get("retries", 2)),
+                              settings=tuple(entry.get("settings", ())))
             for name, entry in raw.items()}
 
 

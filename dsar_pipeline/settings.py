@@ -114,7 +114,38 @@ OWN_SETTINGS: dict[str, str] = {
     "DSAR_BATCH_SIZE": "most requests one run carries when tickets arrive together (default 50)",
     "DSAR_BATCH_RUNS": "batched runs the deployment runs side by side: the dsar/batch_size limit (default 2)",
     "DSAR_REQUEST_THREADS": "requests of a batch one collection, identity or delivery step serves at once (default 4)",
+    "DSAR_PURGE_AFTER_DAYS": "days a request's data is kept after it closes or its extended deadline (default 30)",
+    "DSAR_DEADLINE_WARNING_DAYS": "the deadline watch flags requests due within this many days (default 7)",
+    "DSAR_MAX_CONCURRENT_STEPS": "steps one run executes at once (default 6)",
 }
+
+
+# Settings a deployment may leave unset, with the value that means "unset" or the documented default.
+# The Dagster resources read every setting at run time (`dg.EnvVar`), which needs the variable to
+# exist, so the environments (`assets/environments.py`) put these defaults in place of absent ones.
+DEFAULTS: dict[str, str] = {
+    **dict.fromkeys(("DSAR_S3_ENDPOINT_URL", "DSAR_KMS_ENDPOINT_URL", "DSAR_AWS_REGION", "DSAR_AWS_ACCESS_KEY_ID",
+                     "DSAR_AWS_SECRET_ACCESS_KEY", "DSAR_VOLT_MAX_REQUESTS_PER_SECOND", "DSAR_WORK_BUCKET",
+                     "DSAR_KMS_KEY_ID", "DSAR_LOCAL_KEY_FILE", "DSAR_AUDIT_SIGNING_KEY_ID",
+                     "DSAR_AUDIT_SIGNING_KEY_FILE", "DSAR_AUDIT_ANCHOR_RETENTION_DAYS", "DSAR_MAIL_GATEWAY_URL",
+                     "DSAR_SMS_GATEWAY_URL", "DSAR_GATEWAY_API_KEY", "DSAR_PRESIGN_ACCESS_KEY_ID",
+                     "DSAR_PRESIGN_SECRET_ACCESS_KEY", "DSAR_HELPDESK_CALLBACK_URL",
+                     "DSAR_HELPDESK_CALLBACK_SECRET"), ""),
+    "DSAR_WORK_DIR": ".dagster_home/work",
+    "DSAR_INBOX_PREFIX": "tickets/",
+    "DSAR_REQUEST_THREADS": "4",
+    "DSAR_BATCH_SIZE": "50",
+    "DSAR_BATCH_RUNS": "2",
+    "DSAR_PURGE_AFTER_DAYS": "30",
+    "DSAR_DEADLINE_WARNING_DAYS": "7",
+}
+
+
+def apply_defaults(environ: dict[str, str] | None = None) -> None:
+    """Put each default in place of an absent setting (a set one, even empty, is kept)."""
+    target = os.environ if environ is None else environ
+    for name, value in DEFAULTS.items():
+        target.setdefault(name, value)
 
 
 def load_env_file(path: Path, environ: dict[str, str] | None = None) -> dict[str, str]:

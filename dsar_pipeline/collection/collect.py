@@ -16,6 +16,11 @@ from connectors.errors import ConnectorError
 from connectors.resolution import IdentityGraph
 
 
+def records_asset_name(system: str) -> str:
+    """What a system's collected records are called downstream (`billing_records`, ...)."""
+    return f"{system}_records"
+
+
 class SystemStatus(StrEnum):
     COMPLETE = "complete"  # searched to the end; zero records means "no data held"
     FAILED = "failed"  # could not be searched completely: the package is incomplete

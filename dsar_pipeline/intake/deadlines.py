@@ -184,3 +184,13 @@ def controller_today(controller_id: str, now: datetime | None = None) -> date:
 
     from_now = now if now is not None else datetime.now(UTC)
     return received_date(from_now, load_profile(controller_id).zone)
+
+
+def deadline_state(due: date, today: date, *, warning_days: int) -> str | None:
+    """`overdue`, `due_soon` (within `warning_days`, `DSAR_DEADLINE_WARNING_DAYS`) or None."""
+    days = (due - today).days
+    if days < 0:
+        return "overdue"
+    if days <= warning_days:
+        return "due_soon"
+    return None

@@ -1,1 +1,2 @@
-"""The response package assembled: letter, export, report and recordings staged sealed, the manifest,\nthe archive written and checked against its manifest."""
+"""The response package assembled: letter, export, report and recordings staged sealed, the manifest,
+the archive written and checked against its manifest."""

@@ -23,6 +23,7 @@ from dsar_pipeline.audit.commands import aws_client
 from dsar_pipeline.audit.signing import KmsSigner, signature_valid
 from dsar_pipeline.audit.trail import AuditTrail
 from dsar_pipeline.cli import main as dsar_main
+from dsar_pipeline.settings import DEFAULTS
 
 from .test_audit import OTHER, REQUEST, admin_sql, fill_interleaved
 
@@ -121,7 +122,7 @@ def test_daily_schedule_and_job_anchor_through_the_resource(settings, trail):
     assert audit_anchor_schedule.cron_schedule == "15 2 * * *"
     assert [job.name for job in defs.jobs] == ["audit_anchor_job"]
     assert [schedule.name for schedule in defs.schedules] == ["audit_anchor_daily"]
-    resource = AuditResource(database_url=settings["DSAR_AUDIT_DATABASE_URL"])
+    resource = AuditResource.from_environment({**DEFAULTS, **settings}, env="embedded")
     result = audit_anchor_job.execute_in_process(resources={"audit": resource})
     assert result.success
     anchor = trail.anchors()[-1]
@@ -137,7 +138,7 @@ def test_embedded_default_without_kms_uses_a_private_key_file(tmp_path, monkeypa
         if name.startswith("DSAR_"):
             monkeypatch.delenv(name)
     key_file = tmp_path / "home" / "keys" / "audit-signing-key.pem"
-    resource = AuditResource(database_url=f"sqlite:///{tmp_path}/a.sqlite3", signing_key_file=str(key_file))
+    resource = AuditResource(audit_database_url=f"sqlite:///{tmp_path}/a.sqlite3", audit_signing_key_file=str(key_file))
     trail = resource.trail()
     trail.append(OTHER, "received", {})
     anchor = resource.anchor()

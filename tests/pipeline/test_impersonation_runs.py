@@ -18,8 +18,7 @@ import pytest
 import pyzipper
 
 from assets.definitions import request_job
-from assets.package import work_root
-from assets.resources import WorkStoreResource
+from assets.environments import resource_now
 from assets.status import request_status
 from dsar_pipeline.sealing.envelope import decrypt_bytes
 from sandbox.gateways.outbox import read_outbox
@@ -51,7 +50,7 @@ def outbox(federation, channel: str) -> list[dict[str, Any]]:
 
 def sealed_passphrase(request_id: str) -> str:
     """The package's passphrase as the job sealed it: readable here whether or not it was ever texted."""
-    work = WorkStoreResource()
+    work = resource_now("work")
     return decrypt_bytes(work.store().get(f"{request_id}/passphrase.sealed"), work.key_provider(),
                          {"request": request_id, "asset": "passphrase"}).decode()
 
@@ -65,7 +64,7 @@ def texted_passphrase(federation, phone: str) -> str:
 
 def package_files(request_id: str, passphrase: str) -> dict[str, bytes]:
     """Every file of the built package, opened with its passphrase (a wrong one fails to read)."""
-    package = work_root() / request_id / "package" / "response.zip"
+    package = resource_now("work").work_root() / request_id / "package" / "response.zip"
     assert package.is_file(), "the package is built even while the request waits for the DPO"
     with pyzipper.AESZipFile(package) as archive:
         archive.setpassword(passphrase.encode())

@@ -32,8 +32,8 @@ from dagster._core.storage.tags import PARTITION_NAME_TAG, RUN_KEY_TAG
 from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, PostgresScheduleStorage
 
 from assets.definitions import request_job
+from assets.resources import RunSettingsResource
 from assets.status import request_status
-from assets.ticket_inbox import batch_runs
 from connectors.registry import systems
 from harness import runner
 
@@ -97,7 +97,7 @@ def test_production_instance_config_loads_on_postgres(pg_instance) -> None:
     queue = concurrency.run_queue_config
     assert queue is not None and queue.max_concurrent_runs == 10
     assert [dict(limit) for limit in queue.tag_concurrency_limits] == [{"key": "dsar/batch_size", "limit": 2}]
-    assert batch_runs() == 2  # the sensor cuts a burst into as many batches as this limit runs at once
+    assert RunSettingsResource().batch_runs == 2  # by default the sensor cuts a burst into this many batches at once
     assert concurrency.pool_config.default_pool_limit == 4
     assert str(getattr(concurrency.pool_config.pool_granularity, "value", "")) == "op"
 

@@ -17,7 +17,7 @@ import dagster as dg
 import pytest
 
 from assets.definitions import request_job
-from assets.package import work_root
+from assets.environments import resource_now
 from assets.request_records import (
     CLOSED_STATES,
     FIRST_SEEN_MARK,
@@ -101,7 +101,7 @@ def no_faults(federation):
 def trail(pipeline_env):
     from assets.resources import AuditResource
 
-    return AuditResource(database_url=os.environ["DSAR_AUDIT_DATABASE_URL"]).trail()
+    return AuditResource(audit_database_url=os.environ["DSAR_AUDIT_DATABASE_URL"]).trail()
 
 
 def new_request_id() -> str:
@@ -120,9 +120,9 @@ def launch(federation, instance: dg.DagsterInstance, person: str, suffix: str) -
 
 def purge(federation, instance: dg.DagsterInstance, trail, request_id: str) -> dict:
     """Purge one request as the job does; the payload of its `purged` audit event."""
-    from assets.resources import WorkStoreResource, aws_client
+    from assets.resources import aws_client
 
-    purge_request(instance, request_id, store=WorkStoreResource().store(), work_root=work_root(),
+    purge_request(instance, request_id, store=resource_now("work").store(), work_root=resource_now("work").work_root(),
                   s3_client=aws_client("s3", federation.settings, "DSAR_S3_ENDPOINT_URL"),
                   package_bucket=federation.settings["DSAR_PACKAGE_BUCKET"], trail=trail, partitions_name=PARTITIONS)
     (event,) = [e for e in trail.events(request_id) if e.event_type == "purged"]
@@ -149,12 +149,12 @@ def test_awaiting_review_lingers_until_the_extended_deadline_then_is_purged(fede
     state = request_state(instance, request_id)
     assert (state.state, state.closed_at) == ("awaiting_review", None)
     assert_open_clock(instance, request_id)
-    assert (work_root() / request_id).exists()
+    assert (resource_now("work").work_root() / request_id).exists()
     evidence = purge(federation, instance, trail, request_id)
     assert evidence["state"] == "awaiting_review" and evidence["closed"] == 0
     assert evidence["sealed_objects"] > 0 and evidence["runs"] == 1 and evidence["partition_removed"] == 1
     assert not instance.has_dynamic_partition(PARTITIONS, request_id)
-    assert not (work_root() / request_id).exists()
+    assert not (resource_now("work").work_root() / request_id).exists()
     assert request_id not in due_ids(instance, datetime.now(UTC) + timedelta(days=3650)), "purged once"
     assert trail.verify_chain(request_id).ok
 

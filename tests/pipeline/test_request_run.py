@@ -14,7 +14,7 @@ import pytest
 import pyzipper
 
 from assets.definitions import request_job
-from assets.package import work_root
+from assets.environments import resource_now
 from assets.status import request_status
 from harness import runner
 from sandbox.faults import parse_spec
@@ -51,7 +51,7 @@ def test_full_request_is_delivered_and_the_package_opens(federation, instance) -
     status = request_status(instance, request_id)
     assert status["status"] == "delivered"
     assert all(s["status"] == "complete" and s["records"] > 0 for s in status["systems"].values())
-    package = work_root() / request_id / "package" / "response.zip"
+    package = resource_now("work").work_root() / request_id / "package" / "response.zip"
     passphrase = passphrase_for(federation, request_id)
     assert passphrase and package.is_file()
     with pyzipper.AESZipFile(package) as archive:
@@ -98,11 +98,10 @@ def test_household_case_awaits_review_and_holds_nothing_of_the_other_adult(feder
     assert not [m for m in outbox(federation, "mail") if request_id in m["text"]]
     other = federation.population.case("household-b")
     their_calls = {c.id for c in federation.population.calls if c.person_key == other.key}
-    package = work_root() / request_id / "package" / "response.zip"
-    from assets.resources import WorkStoreResource
+    package = resource_now("work").work_root() / request_id / "package" / "response.zip"
     from dsar_pipeline.sealing.envelope import decrypt_bytes
 
-    work = WorkStoreResource()
+    work = resource_now("work")
     passphrase = decrypt_bytes(work.store().get(f"{request_id}/passphrase.sealed"), work.key_provider(),
                                {"request": request_id, "asset": "passphrase"}).decode()
     needles = [other.personal_code, other.email, other.first_name + " " + other.last_name, *their_calls]
@@ -119,21 +118,22 @@ def test_purge_keeps_only_non_personal_evidence(federation, instance) -> None:
     from datetime import timedelta
 
     from assets.request_records import expired_requests, purge_request
-    from assets.resources import AuditResource, WorkStoreResource, aws_client
+    from assets.resources import AuditResource, aws_client
 
     request_id = launch(federation, instance, "demo", "-purge")
     assert request_status(instance, request_id)["status"] == "delivered"
     assert request_id in expired_requests(instance, "dsar_requests", timedelta(seconds=-1))
-    work = WorkStoreResource()
-    trail = AuditResource(database_url=os.environ["DSAR_AUDIT_DATABASE_URL"]).trail()
+    work = resource_now("work")
+    trail = AuditResource(audit_database_url=os.environ["DSAR_AUDIT_DATABASE_URL"]).trail()
     client = aws_client("s3", federation.settings, "DSAR_S3_ENDPOINT_URL")
-    report = purge_request(instance, request_id, store=work.store(), work_root=work_root(), s3_client=client,
+    report = purge_request(instance, request_id, store=work.store(), work_root=work.work_root(),
+                           s3_client=client,
                            package_bucket=federation.settings["DSAR_PACKAGE_BUCKET"], trail=trail,
                            partitions_name="dsar_requests")
     assert report.sealed_objects > 5 and report.package_objects >= 1 and report.runs == 1
     assert report.partition_removed and not instance.has_dynamic_partition("dsar_requests", request_id)
     assert request_id not in expired_requests(instance, "dsar_requests", timedelta(seconds=-1))
-    assert not (work_root() / request_id).exists()
+    assert not (resource_now("work").work_root() / request_id).exists()
     assert not work.store().exists(f"{request_id}/ticket.sealed")
     listed = client.list_objects_v2(Bucket=federation.settings["DSAR_PACKAGE_BUCKET"], Prefix=f"packages/{request_id}/")
     assert listed.get("KeyCount", 0) == 0
@@ -156,7 +156,7 @@ def trail():
 
     from assets.resources import AuditResource
 
-    return AuditResource(database_url=os.environ["DSAR_AUDIT_DATABASE_URL"]).trail()
+    return AuditResource(audit_database_url=os.environ["DSAR_AUDIT_DATABASE_URL"]).trail()
 
 
 def test_dpo_approval_in_dagster_releases_a_held_request_and_is_recorded(federation, instance) -> None:
@@ -227,11 +227,10 @@ def test_review_records_go_out_only_in_a_rebuilt_package_the_dpo_approves(federa
 def test_a_rebuilt_package_is_sent_anew_and_no_passphrase_rests_after_delivery(federation, instance) -> None:
     """Idempotency keys name the package: a retried send reaches the customer once, a rebuilt package
     (new passphrase) is sent again. The sealed passphrase is gone once the SMS gateway has it."""
-    from assets.resources import WorkStoreResource
 
     request_id = launch(federation, instance, "demo", "-rebuilt")
     assert request_status(instance, request_id)["status"] == "delivered"
-    store = WorkStoreResource().store()
+    store = resource_now("work").store()
     assert not store.exists(f"{request_id}/passphrase.sealed")
     first = passphrase_for(federation, request_id)
     approve(instance, request_id, extra=("portability_export", "response_package"))

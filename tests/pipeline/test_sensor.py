@@ -9,8 +9,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from assets.ticket_inbox import RANGE_END, RANGE_START, batches, run_requests_for
+from assets.resources import RunSettingsResource
+from assets.ticket_inbox import RANGE_END, RANGE_START, run_requests_for
 from dsar_pipeline.intake import TicketError, parse_ticket
+from dsar_pipeline.intake.batches import batches
 from dsar_pipeline.intake.sealed_tickets import TICKET_OBJECT
 from dsar_pipeline.sealing.workstore import LocalWorkStore
 from harness import runner
@@ -102,15 +104,14 @@ def test_unreachable_inbox_skips_instead_of_failing(federation, instance) -> Non
 
 
 def test_a_burst_of_tickets_is_batched_into_runs_over_partition_ranges(monkeypatch) -> None:
-    monkeypatch.setenv("DSAR_BATCH_SIZE", "4")
-    monkeypatch.setenv("DSAR_BATCH_RUNS", "2")
+    run_settings = RunSettingsResource(batch_size=4, batch_runs=2)
     ids = [f"r-{i:026d}" for i in range(10)]
-    runs = run_requests_for(ids)
+    runs = run_requests_for(ids, run_settings)
     assert [r.tags.get("dsar/batch_size") for r in runs] == ["3", "2", "3", "2"]  # two whole waves of two runs
     assert runs[0].tags[RANGE_START] == ids[0] and runs[0].tags[RANGE_END] == ids[2]
     assert runs[1].tags[RANGE_START] == ids[3] and runs[-1].tags[RANGE_END] == ids[-1]
     assert len({r.run_key for r in runs}) == 4
-    single = run_requests_for(["r-" + "1" * 26])
+    single = run_requests_for(["r-" + "1" * 26], run_settings)
     assert single[0].partition_key == "r-" + "1" * 26 and single[0].run_key == "r-" + "1" * 26
 
 
@@ -118,12 +119,10 @@ def test_a_burst_of_tickets_is_batched_into_runs_over_partition_ranges(monkeypat
     (100, 50, 2, [50, 50]), (101, 50, 2, [26, 25, 25, 25]), (10, 50, 2, [5, 5]), (3, 50, 2, [2, 1]),
     (2, 50, 2, [1, 1]), (1, 50, 2, [1]), (0, 50, 2, []), (7, 50, 1, [7]), (120, 50, 3, [40, 40, 40]),
 ])
-def test_batches_fill_every_run_slot_in_whole_waves_none_over_the_size(monkeypatch, count: int, size: int,
-                                                                      slots: int, expected: list[int]) -> None:
-    monkeypatch.setenv("DSAR_BATCH_SIZE", str(size))
-    monkeypatch.setenv("DSAR_BATCH_RUNS", str(slots))
+def test_batches_fill_every_run_slot_in_whole_waves_none_over_the_size(count: int, size: int, slots: int,
+                                                                      expected: list[int]) -> None:
     ids = [f"r-{i:026d}" for i in range(count)]
-    cut = batches(ids)
+    cut = batches(ids, size=size, runs=slots)
     assert [len(chunk) for chunk in cut] == expected
     assert [rid for chunk in cut for rid in chunk] == ids  # every request once, in order
 
@@ -151,7 +150,7 @@ def test_a_ticket_edited_after_signing_stops_at_intake(federation, instance) -> 
     assert any(c["subject_request_id"].endswith("-edited") and c["request_status"] == "cancelled"
                and c["payload"].get("extensions", {}).get("reason") == "rejected: content_mismatch"
                for c in callbacks(federation))
-    trail = AuditResource(database_url=os.environ["DSAR_AUDIT_DATABASE_URL"]).trail()
+    trail = AuditResource(audit_database_url=os.environ["DSAR_AUDIT_DATABASE_URL"]).trail()
     verified = [json.loads(e.payload) for e in trail.events(request_id) if e.event_type == "verified"]
     assert verified[0]["status"] == "rejected" and len(verified[0]["container_sha256"]) == 64
 
