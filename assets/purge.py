@@ -1,5 +1,5 @@
 """Daily purge: requests past their retention window in every state, and old rejected inbox
-tickets (rules: `assets.request_records`; window DSAR_PURGE_AFTER_DAYS, default 30).
+tickets (rules: `dsar_pipeline.retention.rules`; window DSAR_PURGE_AFTER_DAYS, default 30).
 
 Idempotent by construction: a purged request loses its partition, so the next pass does not list
 it; a deleted ticket is not listed either. Logs carry request ids, states and counts only.
@@ -10,8 +10,9 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from assets.partitions import requests_partitions
-from assets.request_records import due_requests, purge_rejected_tickets, purge_request
+from assets.request_records import due_requests, purge_request
 from assets.resources import AuditResource, DeliveryResource, InboxResource, RunSettingsResource, WorkStoreResource
+from dsar_pipeline.retention.erase import purge_rejected_tickets
 
 
 @dg.op(description="Purge packages, intermediates, runs and partitions of requests past their retention window, "

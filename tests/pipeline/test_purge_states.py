@@ -18,17 +18,10 @@ import pytest
 
 from assets.definitions import request_job
 from assets.environments import resource_now
-from assets.request_records import (
-    CLOSED_STATES,
-    FIRST_SEEN_MARK,
-    due_requests,
-    open_until,
-    purge_due,
-    purge_rejected_tickets,
-    purge_request,
-    request_state,
-)
+from assets.request_records import FIRST_SEEN_MARK, due_requests, purge_request, request_state
 from assets.status import request_status
+from dsar_pipeline.retention.erase import purge_rejected_tickets
+from dsar_pipeline.retention.rules import CLOSED_STATES, open_until, purge_due
 from harness import runner
 from sandbox.faults import parse_spec
 
