@@ -60,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
         for name, summary in names.items():
             if name not in groups[group].choices:
                 absent_command(groups[group], name, summary, problem)
+                ABSENT[tuple(filter(None, (group, name)))] = problem
     return parser
 
 
@@ -75,21 +76,27 @@ def load_plugins(groups: dict[str, Any]) -> str:
 
 
 def absent_command(subparsers: Any, name: str, summary: str, problem: str) -> None:
-    """A harness command that is not installed: it takes any arguments and explains itself in one line."""
-    parser = subparsers.add_parser(name, help=f"{summary} (development harness)", add_help=False)
-    parser.add_argument("rest", nargs=argparse.REMAINDER)
+    """A harness command that is not installed: listed in `dsar --help`, explained when asked for."""
+    subparsers.add_parser(name, help=f"{summary} (development harness: not available here)", add_help=False)
 
-    def explain(args: argparse.Namespace) -> int:
-        print(f"{parser.prog}: is a command of the development harness, and {problem}; {INSTALL_HINT}",
-              file=sys.stderr)
-        return 2
 
-    parser.set_defaults(func=explain)
+def explain_absent(command: tuple[str, ...], problem: str) -> int:
+    print(f"dsar {' '.join(command)}: a command of the development harness, and {problem}; {INSTALL_HINT}",
+          file=sys.stderr)
+    return 2
+
+
+ABSENT: dict[tuple[str, ...], str] = {}
+"""Harness commands this installation lacks (filled by `build_parser`), with the reason."""
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    for command, problem in ABSENT.items():
+        if tuple(words[:len(command)]) == command:
+            return explain_absent(command, problem)
+    args = parser.parse_args(words)
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
