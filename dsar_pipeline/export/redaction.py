@@ -251,20 +251,6 @@ def _redact_transcript(value: Any, masker: _Masker, agent_terms: set[str], tally
     return turns
 
 
-def redact_all(records: Iterable[Record], withheld: Withheld | None = None) -> Iterable[Record]:
-    """`redact_record` over a stream of records."""
-    for record in records:
-        yield redact_record(record, withheld)
-
-
-def summarise_withheld(records: Iterable[Record]) -> Withheld:
-    """What redaction withholds from `records`, counted once (for the letter's `art15-4`)."""
-    withheld = Withheld()
-    for record in records:
-        redact_record(record, withheld)
-    return withheld
-
-
 class RecordingError(RuntimeError):
     """A recording could not be copied faithfully; the message names the call's file, never data."""
 

@@ -40,7 +40,7 @@ import re
 import secrets
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -296,13 +296,3 @@ def _write_ddoc(files: list[tuple[str, FileOpener]], names: list[str], seal: Cal
         seal(b"</DataFile>\n")
     seal(b"</SignedDoc>\n")
 
-
-def recipient_summary(cert_der: bytes) -> dict[str, Any]:
-    """Non-personal facts about a recipient certificate (key type and size) for logs and evidence."""
-    cert = x509.load_der_x509_certificate(cert_der)
-    public = cert.public_key()
-    if isinstance(public, ec.EllipticCurvePublicKey):
-        return {"key": "EC", "curve": public.curve.name}
-    if isinstance(public, rsa.RSAPublicKey):
-        return {"key": "RSA", "bits": public.key_size}
-    return {"key": type(public).__name__}

@@ -48,13 +48,15 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from dsar_pipeline.sealing.keys import DATA_KEY_BYTES, KeyProvider, KeyUnwrapError, canonical_context
-from dsar_pipeline.sealing.workstore import WorkStore
+from dsar_pipeline.sealing.key_types import DATA_KEY_BYTES, KeyProvider, KeyUnwrapError, canonical_context
+
+if TYPE_CHECKING:  # annotations only: importing keys.py (which imports this module) need not load botocore
+    from dsar_pipeline.sealing.workstore import WorkStore
 
 T = TypeVar("T")
 ROOT_OBJECT = "request.key"

@@ -19,50 +19,25 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
 import os
 import secrets
 import stat
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-DATA_KEY_BYTES = 32
+from dsar_pipeline.sealing.key_cache import KeyCacheState, RequestKeyCache
+
+# Defined in key_types.py, which key_cache.py builds on too; the rest of the code imports them from here.
+from dsar_pipeline.sealing.key_types import DATA_KEY_BYTES, KeyProvider, KeyUnwrapError, canonical_context
+
 DEFAULT_LOCAL_KEY_FILE = ".dagster_home/dsar_local.key"
 LOCAL_KEY_FILE_SETTING = "DSAR_LOCAL_KEY_FILE"
 _LOCAL_WRAP_VERSION = b"\x01"
 _LOCAL_WRAP_LEN = 1 + 12 + DATA_KEY_BYTES + 16
-
-
-class KeyUnwrapError(Exception):
-    """The wrapped data key cannot be opened: another key, another context, or tampering."""
-
-
-@runtime_checkable
-class KeyProvider(Protocol):
-    @property
-    def provider_id(self) -> str:
-        """Non-secret id stored in envelope headers: '<kind>:<key reference>' (kind is 'kms' or 'local')."""
-        ...
-
-    def new_data_key(self, context: Mapping[str, str]) -> tuple[bytes, bytes]:
-        """A fresh data key: (plaintext 32 bytes, wrapped key to store beside the ciphertext)."""
-        ...
-
-    def unwrap(self, wrapped_key: bytes, context: Mapping[str, str]) -> bytes:
-        """The plaintext data key of `wrapped_key`; raises KeyUnwrapError if key or context do not match."""
-        ...
-
-
-def canonical_context(context: Mapping[str, str]) -> bytes:
-    """One byte string per context (sorted keys, no whitespace), used as associated data."""
-    for key, value in context.items():
-        if not isinstance(key, str) or not isinstance(value, str):
-            raise TypeError("encryption context keys and values must be strings")
-    return json.dumps(dict(context), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 class LocalKeyProvider:
@@ -216,8 +191,6 @@ def key_provider_from_settings(settings: Mapping[str, str], roots: Any = None) -
     """
     key_id = settings.get("DSAR_KMS_KEY_ID") or ""
     if key_id:
-        from dsar_pipeline.sealing.key_cache import RequestKeyCache
-
         inner, state = _kms(os.getpid(), key_id, *(settings.get(name) or "" for name in _KMS_SETTINGS))
         return RequestKeyCache(inner, state=state, roots=roots)
     return LocalKeyProvider(Path(settings.get(LOCAL_KEY_FILE_SETTING) or DEFAULT_LOCAL_KEY_FILE))
@@ -232,8 +205,6 @@ def _kms(pid: int, key_id: str, endpoint: str, region: str, access_key: str,
     """One client and key cache per process (`pid`: a forked child builds its own) and settings."""
     import boto3
     from botocore.config import Config
-
-    from dsar_pipeline.sealing.key_cache import KeyCacheState
 
     client = boto3.client(
         "kms", endpoint_url=endpoint or None, region_name=region or None, aws_access_key_id=access_key or None,
