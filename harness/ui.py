@@ -39,6 +39,12 @@ def run(args: argparse.Namespace) -> int:
     load_env_file(args.env_file)
     for key, value in prepare_home(args.dagster_home).items():
         os.environ[key] = value
-    command = ["dagster", "dev", "-w", str(PROJECT / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(args.port)]
-    os.execvp(command[0], command)  # noqa: S606 - replaces this process with the Dagster CLI
+    command = [*dagster_cli(), "dev", "-w", str(PROJECT / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(args.port)]
+    os.execv(command[0], command)  # noqa: S606 - replaces this process with the Dagster CLI
     return 0
+
+
+def dagster_cli() -> list[str]:
+    """The Dagster CLI of this very interpreter: `dagster` is on the PATH only in an activated venv,
+    and `make ui` runs `.venv/bin/dsar` without one (execvp then failed with FileNotFoundError)."""
+    return [sys.executable, "-m", "dagster"]
