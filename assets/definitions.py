@@ -26,7 +26,7 @@ EXECUTOR_CONFIG = executor_config()
 defs = dg.Definitions.merge(
     dsar_request.defs, subject_identities.defs, system_records.defs, review_findings.defs, release.defs,
     package.defs, delivery.defs, ticket_inbox.defs, deadline_watch.defs, purge.defs, audit.defs, jobs_defs,
-    environment_definitions(current_environment()),
+    environment_definitions(current_environment(), EXECUTOR_CONFIG),
 )
 
 

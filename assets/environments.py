@@ -50,14 +50,10 @@ def resources(environment: str, environ: Mapping[str, str] | None = None) -> dic
     }
 
 
-def executor() -> dg.ExecutorDefinition:
+def executor_config() -> dict[str, Any]:
     """Steps start in a forkserver that has already imported the pipeline and what its steps use
     (`step_preload`): a five-branch fan-out on the default spawn start-up cost ~17 s of CPU on a
     2-core machine, this brings a run to a few seconds."""
-    return dg.multiprocess_executor.configured(executor_config())
-
-
-def executor_config() -> dict[str, Any]:
     return {"max_concurrent": int(os.environ.get("DSAR_MAX_CONCURRENT_STEPS", "6")),
             "start_method": {"forkserver": {"preload_modules": ["assets.definitions", "assets.step_preload"]}}}
 
@@ -73,8 +69,9 @@ def current_environment() -> str:
     return environment
 
 
-def environment_definitions(environment: str) -> dg.Definitions:
-    return dg.Definitions(resources=resources(environment), executor=executor())
+def environment_definitions(environment: str, config: dict[str, Any]) -> dg.Definitions:
+    """The environment's resources and the multiprocess executor with `config` (`executor_config()`)."""
+    return dg.Definitions(resources=resources(environment), executor=dg.multiprocess_executor.configured(config))
 
 
 def resource_now(key: str, environment: str = "embedded") -> Any:
