@@ -8,7 +8,9 @@ import dagster as dg
 from assets import (
     audit,
     deadline_watch,
+    decisions,
     delivery,
+    dpo_worklist,
     dsar_request,
     package,
     purge,
@@ -17,6 +19,7 @@ from assets import (
     subject_identities,
     system_records,
     ticket_inbox,
+    worklist_refresh,
 )
 from assets.environments import current_environment, environment_definitions, executor_config
 from assets.jobs import jobs_defs
@@ -26,6 +29,7 @@ EXECUTOR_CONFIG = executor_config()
 defs = dg.Definitions.merge(
     dsar_request.defs, subject_identities.defs, system_records.defs, review_findings.defs, release.defs,
     package.defs, delivery.defs, ticket_inbox.defs, deadline_watch.defs, purge.defs, audit.defs, jobs_defs,
+    dpo_worklist.defs, worklist_refresh.defs, decisions.defs,
     environment_definitions(current_environment(), EXECUTOR_CONFIG),
 )
 

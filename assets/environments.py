@@ -23,6 +23,7 @@ from assets.io_manager import EncryptedIOManager
 from assets.resources import (
     AuditResource,
     DeliveryResource,
+    DeskResource,
     InboxResource,
     RunSettingsResource,
     WorkStoreResource,
@@ -44,6 +45,7 @@ def resources(environment: str, environ: Mapping[str, str] | None = None) -> dic
         "inbox": InboxResource.from_environment(environ),
         "delivery_channels": DeliveryResource.from_environment(environ),
         "run_settings": RunSettingsResource.from_environment(environ),
+        "desk": DeskResource.from_environment(environ),
         # embedded: nobody signs in to `dagster dev`; production: the identity the SSO proxy vouches for
         "dpo": DpoIdentityResource(mode="proxy" if environment == "production" else "none"),
         **system_resources(environ),

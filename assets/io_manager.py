@@ -41,11 +41,9 @@ class EncryptedIOManager(dg.ConfigurableIOManager):
                                  _context(request_id, context.asset_key))
             uri = store.put(object_key(request_id, context.asset_key), blob)
             refs[request_id] = (uri, hashlib.sha256(blob).hexdigest())
-        if len(keys) == 1:
+        if len(keys) == 1:  # a batch's objects are per request: no single uri belongs on the run's output
             uri, digest = refs[keys[0]]
             context.add_output_metadata({"uri": uri, "sha256": digest})
-        else:
-            context.add_output_metadata({"requests": len(keys)})
 
     def load_input(self, context: dg.InputContext) -> Any:
         upstream = context.upstream_output

@@ -12,16 +12,19 @@ authentication and records the claim as such (`authenticated: false`); productio
 DPO's identity from the authenticating proxy in front of the UI (see deploy/dpo-authentication.md).
 """
 
+import hmac
 from typing import Any
 
 import dagster as dg
+from pydantic import Field
 
 from assets.batching import per_request
+from assets.decisions import JOB_DECISIONS
 from assets.dpo import DpoIdentityResource
 from assets.partitions import requests_partitions, single_run
 from assets.resources import AuditResource, WorkStoreResource
 from dsar_pipeline.review.approval import Approval, Decision
-from dsar_pipeline.review.binding import current_binding
+from dsar_pipeline.review.binding import REVIEW_BUNDLE, current_binding, sealed_digest
 
 
 class ScopeConfig(dg.Config):
@@ -34,38 +37,53 @@ class ScopeConfig(dg.Config):
     only after confirming it is the requester's by other means.
     """
 
-    include_review_records: bool = False
-    include_unbound_records: bool = False
-    dpo_user: str = ""
+    include_review_records: bool = Field(default=False, description=(
+        "Put the records in review that were reached through a weak identifier (shared e-mail or phone) into "
+        "the package."))
+    include_unbound_records: bool = Field(default=False, description=(
+        "Also put records reached only through an identifier the ticket claims and no record binds to the "
+        "verified person: they may be a stranger's. Only after confirming by other means."))
+    dpo_user: str = Field(default="", description="The DPO's staff user id (never the data subject's data).")
+    review_bundle_sha256: str = Field(default="", description=(
+        "SHA-256 of the review bundle the decision was taken on (the review link fills it in; the worklist "
+        "and review_findings show it). A bundle rebuilt since then refuses the decision."))
 
 
 @dg.asset(partitions_def=requests_partitions, backfill_policy=single_run, group_name="review", kinds={"python"},
           deps=["review_findings"],
           description="Which records the package holds: those released, plus (on the DPO's word) those in review.")
 def release_scope(context: dg.AssetExecutionContext, config: ScopeConfig, audit: AuditResource,
-                  dpo: DpoIdentityResource) -> Any:
+                  work: WorkStoreResource, dpo: DpoIdentityResource) -> Any:
     chosen = {"include_review_records": config.include_review_records,
               "include_unbound_records": config.include_unbound_records}
-    who = dpo.identify(context, config.dpo_user) if any(chosen.values()) else None
+    deciding = any(chosen.values())
+    if deciding:
+        one_request(context)
+    who = dpo.identify(context, config.dpo_user) if deciding else None
     trail = audit.trail() if who else None
     scopes = {}
     for request_id in context.partition_keys:
         if who and trail:
-            trail.append(request_id, "reviewed", {**chosen, **who.evidence()})
+            shown = shown_bundle(work, request_id, config.review_bundle_sha256)
+            trail.append(request_id, "reviewed", {**chosen, **who.evidence(), "review_bundle_sha256": shown})
         scopes[request_id] = dict(chosen)
     context.add_output_metadata(chosen)
     return scopes if len(scopes) > 1 else scopes[context.partition_key]
 
 
 class ApprovalConfig(dg.Config):
-    """The DPO's decision on the package as built: `pending`, `approve` or `reject`.
+    """The DPO's decision on the package as built: PENDING, APPROVE or REJECT.
 
     `dpo_user` is the DPO's staff user id (lower-case letters, digits, `.`, `_`, `-`), never the
     data subject's data; where the deployment authenticates the DPO, that identity is used instead.
     """
 
-    decision: str = "pending"
-    dpo_user: str = ""
+    decision: Decision = Field(default=Decision.PENDING, description=(
+        "PENDING (no decision yet), APPROVE (deliver this package as built) or REJECT (never deliver it)."))
+    dpo_user: str = Field(default="", description="The DPO's staff user id (never the data subject's data).")
+    review_bundle_sha256: str = Field(default="", description=(
+        "SHA-256 of the review bundle the decision was taken on (the review link fills it in). An approval "
+        "of a request that has a bundle needs it, and is refused when the bundle was rebuilt since."))
 
 
 @dg.asset(partitions_def=requests_partitions, backfill_policy=single_run, group_name="review", kinds={"python"},
@@ -74,21 +92,26 @@ class ApprovalConfig(dg.Config):
                       "approval is bound to the hashes of the package and of everything it was built from.")
 def release_approval(context: dg.AssetExecutionContext, config: ApprovalConfig, audit: AuditResource,
                      work: WorkStoreResource, dpo: DpoIdentityResource, response_package: Any) -> Any:
-    try:
-        decision = Decision(config.decision)
-    except ValueError:
-        raise dg.Failure("decision must be pending, approve or reject") from None
+    decision = Decision(config.decision)
+    expected = JOB_DECISIONS.get(context.job_def.name)
+    if expected and decision.name != expected:
+        raise dg.Failure(f"{context.job_def.name} takes the decision {expected.lower()}; launch the job of the "
+                         "decision you mean")
+    if decision is not Decision.PENDING:
+        one_request(context)
     who = dpo.identify(context, config.dpo_user) if decision is not Decision.PENDING else None
     trail, store = audit.trail(), work.store()
 
     def step(request_id: str, own: dict) -> Approval:
         if decision is Decision.PENDING or who is None:
             return Approval()
+        shown = shown_bundle(work, request_id, config.review_bundle_sha256, required=decision is Decision.APPROVE)
         if decision is Decision.REJECT:
-            trail.append(request_id, "rejected", who.evidence())
+            trail.append(request_id, "rejected", {**who.evidence(), "review_bundle_sha256": shown})
             return Approval(Decision.REJECT, who.user, who.authenticated)
         binding = current_binding(store, request_id, own["response_package"])
-        trail.append(request_id, "approved", {**who.evidence(), "package_sha256": binding.package_sha256,
+        trail.append(request_id, "approved", {**who.evidence(), "review_bundle_sha256": shown,
+                                              "package_sha256": binding.package_sha256,
                                               "manifest_sha256": binding.manifest_sha256,
                                               "review_sha256": binding.inputs["review_findings"],
                                               "inputs": dict(binding.inputs)})
@@ -98,6 +121,31 @@ def release_approval(context: dg.AssetExecutionContext, config: ApprovalConfig, 
         "decision": a.decision.value, "decided_by": a.decided_by, "authenticated": a.authenticated,
         "package_sha256": a.binding.package_sha256 if a.binding else "",
         "manifest_sha256": a.binding.manifest_sha256 if a.binding else ""})
+
+
+def one_request(context: dg.AssetExecutionContext) -> None:
+    """A decision is taken on one request, the one its review showed: never on a range of them (the
+    launchpad's "All" would otherwise approve every request at once)."""
+    if len(context.partition_keys) != 1:
+        raise dg.Failure(f"a decision covers one request; this run has {len(context.partition_keys)}: "
+                         "launch it for the one request you reviewed")
+
+
+def shown_bundle(work: WorkStoreResource, request_id: str, claimed: str, required: bool = True) -> str:
+    """The review bundle's SHA-256 the decision was taken on, checked against the bundle as it is now
+    ("absent" for a request that has none)."""
+    current = sealed_digest(work.store(), request_id, REVIEW_BUNDLE)
+    claimed = claimed.strip().lower()
+    if current == "absent":
+        return current
+    if not claimed:
+        if required:
+            raise dg.Failure("this request has a review bundle: give review_bundle_sha256 of the bundle you "
+                             "reviewed (the review link fills it in)")
+        return "not_given"
+    if not hmac.compare_digest(claimed, current):
+        raise dg.Failure("the review bundle changed since it was shown: open the review again and decide on it")
+    return current
 
 
 defs = dg.Definitions(assets=[release_scope, release_approval])

@@ -48,3 +48,23 @@ def request_status(instance: dg.DagsterInstance, request_id: str) -> dict[str, A
     status = delivery.get("status") or ("incomplete" if any(s["status"] == "failed" for s in per_system.values())
                                         else "in_progress")
     return {"request_id": request_id, "status": status, "systems": per_system}
+
+
+PAGE = 1000
+
+
+def latest_by_partition(instance: dg.DagsterInstance, asset: str) -> dict[str, tuple[dict[str, Any], float]]:
+    """Every request's last materialisation of `asset`: partition → (metadata, timestamp). One pass
+    over the asset's events, newest first, rather than one query per request (the worklist reads
+    every request at least hourly)."""
+    latest: dict[str, tuple[dict[str, Any], float]] = {}
+    cursor = None
+    while True:
+        result = instance.fetch_materializations(dg.AssetKey(asset), limit=PAGE, cursor=cursor)
+        for record in result.records:
+            partition = record.partition_key
+            if partition and partition not in latest:
+                latest[partition] = (metadata_of(record), record.timestamp)
+        if not result.has_more:
+            return latest
+        cursor = result.cursor

@@ -14,6 +14,7 @@ import dagster as dg
 
 from assets.batching import PerThread, per_request
 from assets.partitions import requests_partitions, single_run
+from assets.request_checks import Verdict, check_result
 from assets.resources import SystemResource, resource_key
 from connectors.registry import SystemEntry, systems
 from dsar_pipeline.collection.collect import SystemResult, SystemStatus, collect_system, records_asset_name
@@ -27,7 +28,7 @@ def build_system_asset(entry: SystemEntry) -> dg.AssetsDefinition:
               kinds=set(entry.kinds) or None, pool=entry.pool,
               retry_policy=dg.RetryPolicy(max_retries=entry.retries, delay=1, backoff=dg.Backoff.EXPONENTIAL,
                                           jitter=dg.Jitter.PLUS_MINUS),
-              check_specs=[dg.AssetCheckSpec("answered_completely", asset=name,
+              check_specs=[dg.AssetCheckSpec("answered_completely", asset=name, partitions_def=requests_partitions,
                                              description=f"{entry.title} was searched to the end")],
               required_resource_keys={resource_key(entry.name), "run_settings"},
               description=f"Everything {entry.title} holds on the person (records stay encrypted).")
@@ -52,15 +53,18 @@ def build_system_asset(entry: SystemEntry) -> dg.AssetsDefinition:
         finally:
             built.close()
         outcomes = {context.partition_key: result} if isinstance(result, SystemResult) else result
-        failed = {k: r for k, r in outcomes.items() if not isinstance(r, SystemResult)
-                  or r.status is SystemStatus.FAILED}
         yield dg.Output(result)
-        yield dg.AssetCheckResult(
-            check_name="answered_completely", passed=not failed, severity=dg.AssetCheckSeverity.ERROR,
-            metadata={"failed_requests": len(failed),
-                      "cause": next((r.error for r in failed.values() if isinstance(r, SystemResult)), "") or ""})
+        yield check_result(context, "answered_completely", {key: answered(o) for key, o in outcomes.items()})
 
     return system_records
+
+
+def answered(outcome: object) -> Verdict:
+    """Complete, or not applicable to the controller: passed. Failed or not run: an error."""
+    if isinstance(outcome, SystemResult) and outcome.status is not SystemStatus.FAILED:
+        return Verdict(True)
+    cause = outcome.error if isinstance(outcome, SystemResult) else f"{outcome.step}: {outcome.error}"  # type: ignore[attr-defined]
+    return Verdict(False, metadata={"cause": cause or ""})
 
 
 def describe_result(result: SystemResult) -> dict[str, Any]:

@@ -13,6 +13,7 @@ unreachable inbox.
 
 import hashlib
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
 import dagster as dg
@@ -23,6 +24,7 @@ from assets.partitions import requests_partitions
 from assets.resources import AuditResource, DeliveryResource, InboxResource, RunSettingsResource, WorkStoreResource
 from dsar_pipeline.delivery.notify import send_status
 from dsar_pipeline.intake.batches import batches
+from dsar_pipeline.intake.deadlines import deadline_for_ticket
 from dsar_pipeline.intake.inbox import Intake, take_tickets
 from dsar_pipeline.signatures.verification import VerificationResult
 
@@ -30,18 +32,35 @@ SAFE_REF = re.compile(r"[^A-Za-z0-9._-]")
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 
 
-def run_requests_for(request_ids: list[str], run_settings: RunSettingsResource) -> list[dg.RunRequest]:
+def run_requests_for(request_ids: list[str], run_settings: RunSettingsResource,
+                     tags_of: Mapping[str, Mapping[str, str]] | None = None) -> list[dg.RunRequest]:
     """One run per request, or one run per batch of consecutive new partitions (`DSAR_BATCH_SIZE`,
-    `DSAR_BATCH_RUNS`: the `dsar/batch_size` limit of dagster.yaml)."""
+    `DSAR_BATCH_RUNS`: the `dsar/batch_size` limit of dagster.yaml). `tags_of` gives each request's
+    filterable tags (`request_tags`); a batch carries a tag where its requests agree, else `mixed`."""
     runs = []
     for chunk in batches(request_ids, size=run_settings.batch_size, runs=run_settings.batch_runs):
+        shared = merged_tags([dict((tags_of or {}).get(request_id, {})) for request_id in chunk])
         if len(chunk) == 1:
-            runs.append(dg.RunRequest(run_key=chunk[0], partition_key=chunk[0]))
+            runs.append(dg.RunRequest(run_key=chunk[0], partition_key=chunk[0], tags=shared))
             continue
         key = "batch-" + hashlib.sha256("\n".join(chunk).encode()).hexdigest()[:32]
-        runs.append(dg.RunRequest(run_key=key, tags={RANGE_START: chunk[0], RANGE_END: chunk[-1],
+        runs.append(dg.RunRequest(run_key=key, tags={**shared, RANGE_START: chunk[0], RANGE_END: chunk[-1],
                                                      "dsar/batch_size": str(len(chunk))}))
     return runs
+
+
+def request_tags(intake: Intake, received_at: datetime) -> dict[str, str]:
+    """What the Runs view filters on: the controller and the ISO week the answer is due (never a
+    personal value)."""
+    due = deadline_for_ticket(received_at, intake.controller).effective_due_date
+    year, week, _ = due.isocalendar()
+    return {"dsar/controller": intake.controller, "dsar/due_week": f"{year}-W{week:02d}"}
+
+
+def merged_tags(each: list[dict[str, str]]) -> dict[str, str]:
+    names = {name for tags in each for name in tags}
+    return {name: values.pop() if len(values := {tags.get(name, "") for tags in each}) == 1 else "mixed"
+            for name in sorted(names)}
 
 
 @dg.sensor(job=dsar_request_job, minimum_interval_seconds=10, default_status=dg.DefaultSensorStatus.RUNNING,
@@ -61,7 +80,8 @@ def ticket_inbox_sensor(context: dg.SensorEvaluationContext, work: WorkStoreReso
         context.log.info(f"rejected inbox ticket #{digest}: {reason}")
         if not _callback(settings, "unknown", ref, "cancelled", reason=f"rejected: {reason}"):
             context.log.warning(f"helpdesk unreachable: rejection of ticket #{digest} not reported")
-    received_at = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    now = datetime.now(UTC).replace(microsecond=0)
+    received_at = now.isoformat().replace("+00:00", "Z")
     for intake in [*tick.accepted, *tick.refused]:
         trail.append(intake.request_id, "received", {"received_at": received_at})
         trail.append(intake.request_id, "verified", verification_evidence(intake.verification))
@@ -78,7 +98,8 @@ def ticket_inbox_sensor(context: dg.SensorEvaluationContext, work: WorkStoreReso
     if not all_ids:
         return dg.SensorResult(skip_reason=f"no new tickets ({tick.duplicates} duplicates, "
                                            f"{len(tick.rejected)} rejected)")
-    return dg.SensorResult(run_requests=run_requests_for(new_ids, run_settings),
+    tags_of = {intake.request_id: request_tags(intake, now) for intake in tick.accepted}
+    return dg.SensorResult(run_requests=run_requests_for(new_ids, run_settings, tags_of),
                            dynamic_partitions_requests=[requests_partitions.build_add_request(all_ids)],
                            asset_events=[refusal(intake) for intake in tick.refused])
 

@@ -117,6 +117,10 @@ OWN_SETTINGS: dict[str, str] = {
     "DSAR_PURGE_AFTER_DAYS": "days a request's data is kept after it closes or its extended deadline (default 30)",
     "DSAR_DEADLINE_WARNING_DAYS": "the deadline watch flags requests due within this many days (default 7)",
     "DSAR_MAX_CONCURRENT_STEPS": "steps one run executes at once (default 6)",
+    "DSAR_REVIEW_DESK_URL": "where the DPO's review desk answers (default http://127.0.0.1:3001)",
+    "DSAR_REVIEW_LINK_SECONDS": "how long a review link stays valid (default 28800: a working day)",
+    "DSAR_DESK_IDENTITY_HEADER": "production: the SSO proxy's header naming the signed-in DPO (X-Forwarded-Email)",
+    "DSAR_DAGSTER_URL": "Dagster webserver that desk and `dsar decide` launch on (default http://127.0.0.1:3000)",
 }
 
 
@@ -138,6 +142,10 @@ DEFAULTS: dict[str, str] = {
     "DSAR_BATCH_RUNS": "2",
     "DSAR_PURGE_AFTER_DAYS": "30",
     "DSAR_DEADLINE_WARNING_DAYS": "7",
+    "DSAR_REVIEW_DESK_URL": "http://127.0.0.1:3001",
+    "DSAR_REVIEW_LINK_SECONDS": "28800",
+    "DSAR_DESK_IDENTITY_HEADER": "",
+    "DSAR_DAGSTER_URL": "http://127.0.0.1:3000",
 }
 
 

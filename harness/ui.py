@@ -1,14 +1,16 @@
 """`dsar ui`: the Dagster UI (webserver + daemon) on the embedded default, against a running sandbox.
 
 Loads the sandbox's settings file and the embedded home's secrets into the environment, then runs
-`dagster dev` on workspace.yaml. The DPO's views: Assets → partitions per request (deadline, days
-left, per-system status), the `answered_completely` checks, and the launchpad for `release_approval`.
+`dagster dev` on workspace.yaml, with the DPO's review desk (`assets.desk`) beside it. The DPO's
+views: the `dpo_worklist` asset (every open request, most urgent first, with review links), the
+review desk those links open, and the decision jobs.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--dagster-home", type=Path, default=Path(".dagster_home"),
                         help="project-local Dagster home (default .dagster_home)")
     parser.add_argument("--port", type=int, default=3000, help="webserver port (default 3000)")
+    parser.add_argument("--desk-port", type=int, default=3001,
+                        help="port of the DPO's review desk, started alongside (default 3001)")
     parser.set_defaults(func=run)
 
 
@@ -39,9 +43,19 @@ def run(args: argparse.Namespace) -> int:
     load_env_file(args.env_file)
     for key, value in prepare_home(args.dagster_home).items():
         os.environ[key] = value
+    os.environ["DSAR_DAGSTER_URL"] = f"http://127.0.0.1:{args.port}"
+    os.environ["DSAR_REVIEW_DESK_URL"] = f"http://127.0.0.1:{args.desk_port}"
+    start_desk(args.desk_port)
     command = [*dagster_cli(), "dev", "-w", str(PROJECT / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(args.port)]
     os.execv(command[0], command)  # noqa: S606 - replaces this process with the Dagster CLI
     return 0
+
+
+def start_desk(port: int) -> subprocess.Popen:
+    """The review desk in a child process: it stays in this process group, so the Ctrl-C that stops
+    the Dagster UI (which this process becomes) stops the desk too."""
+    return subprocess.Popen([sys.executable, "-m", "assets.desk.server", "--host", "127.0.0.1",
+                             "--port", str(port)], env=dict(os.environ))
 
 
 def dagster_cli() -> list[str]:

@@ -60,6 +60,7 @@ class AuditEventType(StrEnum):
     EXTENDED = "extended"
     SYSTEMS_QUERIED = "systems_queried"
     REVIEWED = "reviewed"
+    REVIEW_OPENED = "review_opened"
     APPROVED = "approved"
     REJECTED = "rejected"
     DELIVERED = "delivered"

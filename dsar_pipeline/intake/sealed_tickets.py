@@ -16,7 +16,7 @@ from typing import Any
 
 from connectors.identity import Identifier, IdentityType
 from dsar_pipeline.intake import Ticket, parse_ticket
-from dsar_pipeline.intake.deadlines import controller_today, deadline_for_ticket
+from dsar_pipeline.intake.deadlines import deadline_for_ticket
 from dsar_pipeline.sealing.envelope import decrypt_bytes, encrypt_bytes
 from dsar_pipeline.sealing.keys import KeyProvider
 from dsar_pipeline.sealing.workstore import WorkStore
@@ -72,12 +72,12 @@ class RequestFacts:
     def identity_verified(self) -> bool:
         return self.verification == "verified"
 
-    def public_facts(self, today: date | None = None) -> dict[str, Any]:
-        """Non-personal facts for Dagster metadata and the DPO's overview."""
-        today = today or controller_today(self.controller)
+    def public_facts(self) -> dict[str, Any]:
+        """Non-personal facts for Dagster metadata and the DPO's overview. No days left: stored, that
+        figure would freeze at intake; the worklist and the deadline watch compute it when shown."""
         return {"controller": self.controller, "request_type": self.request_type, "language": self.language,
                 "received_date": self.received_date.isoformat(), "due_date": self.due_date.isoformat(),
-                "days_left": (self.due_date - today).days, "verification": self.verification,
+                "verification": self.verification,
                 "reason_code": self.verification_reason or ""}
 
 

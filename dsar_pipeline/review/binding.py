@@ -14,8 +14,11 @@ from dsar_pipeline.review.approval import ReleaseBinding
 from dsar_pipeline.sealing.objects import sealed_object_key
 from dsar_pipeline.sealing.workstore import WorkStore
 
+REVIEW_BUNDLE = "review_bundle"
+"""The sealed review bundle the DPO decides on (`review.bundle`): bound like every input."""
+
 BOUND_INPUTS = ("dsar_request", "subject_identities", *(records_asset_name(name) for name in systems()),
-                "review_findings", "release_scope", "portability_export", "response_package")
+                "review_findings", REVIEW_BUNDLE, "release_scope", "portability_export", "response_package")
 """The sealed objects a package is built from: an approval covers every one of them."""
 
 

@@ -34,10 +34,12 @@ class ReviewOutcome:
     reasons: list[str]
     counts: dict[str, int] = field(default_factory=dict)
     causes: dict[tuple[str, str, str], ReviewCause] = field(default_factory=dict)  # why each review record waits
+    review_bundle_sha256: str = ""  # the sealed review bundle built for the DPO (`review.bundle`), if any
 
     def public_summary(self) -> dict[str, Any]:
         return {"requires_approval": self.requires_approval, "reasons": self.reasons,
-                "failed_systems": self.failed_systems, "retention_findings": len(self.findings), **self.counts}
+                "failed_systems": self.failed_systems, "retention_findings": len(self.findings), **self.counts,
+                **({"review_bundle_sha256": self.review_bundle_sha256} if self.review_bundle_sha256 else {})}
 
 
 def retention_periods(controller: str) -> dict[str, Period]:

@@ -100,3 +100,14 @@ def empty_inbox(federation) -> None:
     client = aws_client("s3", federation.settings, "DSAR_S3_ENDPOINT_URL")
     for key in inbox_keys(federation, ""):
         client.delete_object(Bucket=federation.settings["DSAR_INBOX_BUCKET"], Key=key)
+
+
+def decision(instance: dg.DagsterInstance, request_id: str, job: str = "approve_release", dpo_user: str = "dpo.mari",
+             **choices: bool) -> dict[str, Any]:
+    """A decision job's run config as the review desk sends it: bound to the review bundle that the
+    request's last `review_findings` recorded (the one the DPO was shown)."""
+    from assets.decisions import decision_config
+    from assets.status import latest_metadata
+
+    shown = str(latest_metadata(instance, "review_findings", request_id).get("review_bundle_sha256", ""))
+    return decision_config(job, dpo_user=dpo_user, review_bundle_sha256=shown, **choices)

@@ -17,14 +17,14 @@ import dagster as dg
 import pytest
 import pyzipper
 
-from assets.definitions import request_job
+from assets.definitions import defs
 from assets.environments import resource_now
 from assets.status import request_status
 from dsar_pipeline.sealing.envelope import decrypt_bytes
 from sandbox.gateways.outbox import read_outbox
 from sandbox.people import named_people
 
-from .conftest import person_ticket, run_ticket
+from .conftest import decision, person_ticket, run_ticket
 
 
 @pytest.fixture(autouse=True)
@@ -135,12 +135,10 @@ def test_a_dpo_releasing_weak_matches_does_not_release_unbound_claims(federation
     raw = person_ticket(federation, "impostor", identities=(("customer_number", str(stranger["customer_id"])),),
                         suffix="-imp-scope")
     request_id = launch(federation, instance, raw, "-imp-scope")
-    config = {"ops": {"release_scope": {"config": {"include_review_records": True, "dpo_user": "dpo.mari"}},
-                      "release_approval": {"config": {"decision": "approve", "dpo_user": "dpo.mari"}}}}
-    selection = [dg.AssetKey(k) for k in ("release_scope", "portability_export", "response_package",
-                                          "release_approval", "delivery")]
-    result = request_job().execute_in_process(partition_key=request_id, instance=instance, run_config=config,
-                                              asset_selection=selection, raise_on_error=False)
+    job = "release_with_reviewed_records"
+    result = defs.resolve_job_def(job).execute_in_process(
+        partition_key=request_id, instance=instance, run_config=decision(instance, request_id, job),
+        raise_on_error=False)
     assert result.success
     assert request_status(instance, request_id)["status"] == "delivered"
     impostor = federation.population.case("impostor")

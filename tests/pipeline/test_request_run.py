@@ -13,14 +13,14 @@ import dagster as dg
 import pytest
 import pyzipper
 
-from assets.definitions import request_job
+from assets.definitions import defs, request_job
 from assets.environments import resource_now
 from assets.status import request_status
 from harness import runner
 from sandbox.faults import parse_spec
 from sandbox.gateways.outbox import read_outbox
 
-from .conftest import drop, person_ticket, run_ticket
+from .conftest import decision, drop, person_ticket, run_ticket
 
 
 def launch(federation, instance: dg.DagsterInstance, person: str, suffix: str) -> str:
@@ -142,12 +142,18 @@ def test_purge_keeps_only_non_personal_evidence(federation, instance) -> None:
     assert trail.verify_chain(request_id).ok
 
 
-def approve(instance, request_id: str, *, extra: tuple[str, ...] = (), config: dict | None = None) -> None:
-    selection = [dg.AssetKey(k) for k in (*extra, "release_approval", "delivery")]
-    run_config = {"ops": {"release_approval": {"config": {"decision": "approve", "dpo_user": "dpo.mari"}},
-                          **(config or {})}}
-    result = request_job().execute_in_process(partition_key=request_id, instance=instance, run_config=run_config,
-                                              asset_selection=selection, raise_on_error=False)
+def approve(instance, request_id: str, job: str = "approve_release", extra: tuple[str, ...] = (),
+            **choices: bool) -> None:
+    """The DPO's decision job, with the run config the review desk sends (`extra`: assets rebuilt first,
+    in the same run of the request job)."""
+    config = decision(instance, request_id, job, **choices)
+    if extra:
+        selection = [dg.AssetKey(k) for k in (*extra, "release_approval", "delivery")]
+        result = request_job().execute_in_process(partition_key=request_id, instance=instance, run_config=config,
+                                                  asset_selection=selection, raise_on_error=False)
+    else:
+        result = defs.resolve_job_def(job).execute_in_process(partition_key=request_id, instance=instance,
+                                                              run_config=config, raise_on_error=False)
     assert result.success
 
 
@@ -182,7 +188,7 @@ def test_dpo_approval_in_dagster_releases_a_held_request_and_is_recorded(federat
 def test_rematerialising_upstream_voids_an_approval(federation, instance) -> None:
     """Approve, then rebuild the review: delivery now meets a package the DPO never saw and holds it."""
     request_id = launch(federation, instance, "household-a", "-void")
-    approve_only = {"ops": {"release_approval": {"config": {"decision": "approve", "dpo_user": "dpo.mari"}}}}
+    approve_only = decision(instance, request_id)
     result = request_job().execute_in_process(partition_key=request_id, instance=instance, run_config=approve_only,
                                               asset_selection=[dg.AssetKey("release_approval")])
     assert result.success
@@ -201,11 +207,7 @@ def test_rematerialising_upstream_voids_an_approval(federation, instance) -> Non
 
 def test_dpo_rejection_is_final_and_reported(federation, instance) -> None:
     request_id = launch(federation, instance, "household-a", "-reject")
-    reject = {"ops": {"release_approval": {"config": {"decision": "reject", "dpo_user": "dpo.mari"}}}}
-    selection = [dg.AssetKey("release_approval"), dg.AssetKey("delivery")]
-    result = request_job().execute_in_process(partition_key=request_id, instance=instance, run_config=reject,
-                                              asset_selection=selection)
-    assert result.success
+    approve(instance, request_id, "reject_release")
     assert request_status(instance, request_id)["status"] == "rejected"
     assert not [m for m in outbox(federation, "mail") if request_id in m["text"]]
     assert "rejected" in [e.event_type for e in trail().events(request_id)]
@@ -218,8 +220,7 @@ def test_review_records_go_out_only_in_a_rebuilt_package_the_dpo_approves(federa
 
     request_id = launch(federation, instance, "household-a", "-scope")
     before = latest_metadata(instance, "portability_export", request_id)["records"]
-    approve(instance, request_id, extra=("release_scope", "portability_export", "response_package"),
-            config={"release_scope": {"config": {"include_review_records": True, "dpo_user": "dpo.mari"}}})
+    approve(instance, request_id, "release_with_reviewed_records")
     assert request_status(instance, request_id)["status"] == "delivered"
     assert latest_metadata(instance, "portability_export", request_id)["records"] > before
 
