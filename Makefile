@@ -8,17 +8,23 @@ STAMP  := $(VENV)/.installed-stamp
 
 # The product with its test tools and the development harness (demo, UI launcher, simulated systems):
 # a production install is `pip install .` alone.
+# pip's own output (its warnings too) goes to $(INSTALL_LOG); on failure its last lines are shown.
+INSTALL_LOG := out/install.log
 $(STAMP): pyproject.toml harness/pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,harness]' -e ./harness
+	@mkdir -p $(dir $(INSTALL_LOG))
+	@echo "make: installing into $(VENV) (pip's output: $(INSTALL_LOG)) ..."
+	@{ $(BIN)/python -m pip install --quiet --upgrade pip \
+	   && $(BIN)/python -m pip install --quiet -e '.[dev,harness]' -e ./harness; } >$(INSTALL_LOG) 2>&1 \
+	  || { grep -v "^WARNING: Location '.*' is ignored" $(INSTALL_LOG) | tail -n 30 >&2; \
+	       echo "make: install failed; pip's whole output is in $(INSTALL_LOG)" >&2; exit 1; }
 	@touch $(STAMP)
 
 install: $(STAMP)
 
 ## make demo: install, then run the main job on the embedded default (sandbox systems, SQLite storage)
 demo: install
-	$(BIN)/dsar demo
+	@$(BIN)/dsar demo
 
 ## make test: install, lint, then the whole test suite
 test: install check-system

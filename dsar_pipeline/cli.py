@@ -24,17 +24,21 @@ EPILOG = """first steps (the development harness):
   dsar sandbox up              start the simulated systems (writes .sandbox/sandbox.env)
   dsar sandbox people          the named test people and their identifiers
   dsar ticket example          a valid request ticket for a sandbox person
+  dsar ticket submit FILE      file a ticket into the running sandbox's inbox
   dsar demo                    the whole thing on the embedded default
-  dsar ui                      the Dagster UI against the running sandbox
+  dsar ui                      the Dagster UI and the DPO's review desk against the running sandbox
 production commands:
   dsar ticket check FILE       validate a request ticket
+  dsar decide ID approve|reject --by USER   the DPO's decision on one request
+  dsar desk                    serve the DPO's review desk
   dsar audit verify            check the audit trail and its signed anchors
 """
 
 PLUGIN_GROUP = "dsar.commands"
 HARNESS_COMMANDS = {"demo": "run one request end to end on the embedded default",
                     "sandbox": "run the simulated systems", "ui": "open the Dagster UI on the embedded default"}
-HARNESS_TICKET_COMMANDS = {"example": "print a ticket signed with a sandbox person's eID"}
+HARNESS_TICKET_COMMANDS = {"example": "print a ticket signed with a sandbox person's eID",
+                           "submit": "file a ticket into the running sandbox's inbox"}
 HARNESS_MODULES = ("harness", "sandbox", "flask", "werkzeug", "moto", "faker")
 INSTALL_HINT = "install the development harness with `make install` (pip install -e '.[harness]' -e ./harness)"
 
@@ -65,14 +69,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def load_plugins(groups: dict[str, Any]) -> str:
-    """Let every installed `dsar.commands` entry point add its commands; returns why one could not."""
+    """Let every installed `dsar.commands` entry point add its commands (the product's own `decide` and
+    `desk`, the harness's); returns why one could not, after trying the others."""
+    problem = "this installation does not include it"
     for plugin in entry_points(group=PLUGIN_GROUP):
         try:
             register: Callable[[dict[str, Any]], None] = plugin.load()
         except ImportError as exc:
-            return f"it cannot be loaded here ({type(exc).__name__}: {exc.name or 'a module'} is missing)"
+            problem = f"it cannot be loaded here ({type(exc).__name__}: {exc.name or 'a module'} is missing)"
+            continue
         register(groups)
-    return "this installation does not include it"
+    return problem
 
 
 def absent_command(subparsers: Any, name: str, summary: str, problem: str) -> None:

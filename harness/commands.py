@@ -1,4 +1,4 @@
-"""The development harness's `dsar` commands: `demo`, `ui`, `sandbox` and `ticket example`.
+"""The development harness's `dsar` commands: `demo`, `ui`, `sandbox`, `ticket example` and `ticket submit`.
 
 They reach `dsar` through the `dsar.commands` entry point of the harness distribution
 (`harness/pyproject.toml`), so the product never imports the harness: a production install has
@@ -11,10 +11,12 @@ import argparse
 import sys
 import warnings
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from dsar_pipeline.intake.errors import one_line
 from harness import demo, ui
+from harness.ticket_submit import add_submit
 
 DEFAULT_CONTROLLER = "enefit-ee"
 
@@ -26,6 +28,7 @@ def register(groups: Mapping[str, Any]) -> None:
     for add in (demo.register, register_sandbox, ui.register):
         add(groups[""])
     add_example(groups["ticket"])
+    add_submit(groups["ticket"])
 
 
 def fail(message: str) -> int:
@@ -56,14 +59,49 @@ def cmd_example(args: argparse.Namespace) -> int:
         return fail(f"unknown controller (known: {', '.join(list_controllers())})")
     warnings.simplefilter("ignore")
     try:
-        text = example_ticket_json(controller, person=args.person, language=args.language,
-                                   identities=args.identity, email=args.email, phone=args.phone)
+        if args.env_file is not None:
+            text = _example_signed_by_running_sandbox(args, controller)
+        else:
+            text = example_ticket_json(controller, person=args.person, language=args.language,
+                                       identities=args.identity, email=args.email, phone=args.phone)
     except ExampleError as exc:
         return fail(f"cannot build an example ticket: {exc}")
     except Exception as exc:
         return fail(f"cannot build an example ticket: internal error ({type(exc).__name__})")
     sys.stdout.write(text)
     return 0
+
+
+def _example_signed_by_running_sandbox(args: argparse.Namespace, controller: str) -> str:
+    """The example ticket signed over the control API by the eID of the running sandbox whose settings
+    file is `args.env_file`: the one its inbox sensor (`dsar ui`) trusts, for `dsar ticket submit`."""
+    import json
+    from datetime import UTC, datetime
+
+    import httpx
+
+    from dsar_pipeline.profiles import ProfileError, load_profile
+    from harness.ticket_example import ExampleError, example_person, sign_ticket, ticket_for
+    from harness.ticket_submit import SubmitError, sandbox_settings
+
+    try:
+        control = sandbox_settings(args.env_file).get("SANDBOX_CONTROL_URL")
+        country = load_profile(controller).country
+    except (SubmitError, ProfileError) as exc:
+        raise ExampleError(str(exc)) from None
+    if not control:
+        raise ExampleError(f"the settings file {args.env_file} names no SANDBOX_CONTROL_URL")
+    who = example_person(country, args.person)
+    ticket = ticket_for(who, controller, now=datetime.now(UTC), language=args.language, identities=args.identity,
+                        email=args.email, phone=args.phone)
+    try:
+        signed = sign_ticket(ticket, demo.control_signer(control, str(who["name"])))
+    except httpx.HTTPStatusError as exc:
+        raise ExampleError(f"the sandbox's eID refused to sign (HTTP {exc.response.status_code})") from None
+    except httpx.HTTPError as exc:
+        raise ExampleError(f"the sandbox is not running: its control API at {control} does not answer "
+                           f"({type(exc).__name__}); start it with `dsar sandbox up`") from None
+    return json.dumps(signed, indent=2, ensure_ascii=False) + "\n"
 
 
 def add_example(subparsers: Any) -> None:
@@ -90,4 +128,8 @@ def add_example(subparsers: Any) -> None:
     example.add_argument("--email", metavar="ADDR", help="delivery e-mail (the link) instead of the person's own")
     example.add_argument("--phone", metavar="NUMBER",
                          help="delivery phone (the passphrase SMS) instead of the person's")
+    example.add_argument("--env-file", type=Path, metavar="PATH",
+                         help="sign with the eID of the running sandbox whose settings `dsar sandbox up` wrote to "
+                              "PATH (e.g. .sandbox/sandbox.env), whose inbox `dsar ticket submit` files into; "
+                              "default: offline, with the eID of the demo's sandbox (.sandbox/demo)")
     example.set_defaults(func=cmd_example)

@@ -5,18 +5,28 @@ compute logs), files a ticket for a named sandbox person (signed with the sandbo
 into the inbox), then runs the same sensor and job the UI uses, and finally fetches the delivered
 package through the link the mail gateway received. Nothing personal is printed: the person is
 shown by their edge-case name, systems by counts.
+
+The terminal shows the demo's own progress only. Everything else this process and the processes
+it starts print — Dagster's event lines (the run's console logger, at DEBUG), library warnings,
+the step processes forked from the executor's forkserver — goes to the log file `out/demo.log`,
+whose path the demo names: file descriptors 1 and 2 point at it while the demo runs.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import shlex
+import shutil
 import sys
 import time
+import traceback
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from types import TracebackType
+from typing import IO, Any
 
 import httpx
 
@@ -26,6 +36,7 @@ from harness.ticket_example import Signer, sign_ticket, ticket_for
 DEMO_STATE = EXAMPLE_STATE  # `dsar ticket example` signs with this state's eID: its tickets verify here
 DAGSTER_HOME = Path(".dagster_home")
 OUT = Path("out")
+LOG_FILE = OUT / "demo.log"
 CONTROLLER_OF_COUNTRY = {"EE": "enefit-ee", "LV": "enefit-lv"}
 MAX_TICKET_FILE_BYTES = 8 * 1024 * 1024
 
@@ -56,36 +67,132 @@ def control_signer(control_url: str, person_name: str) -> Signer:
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness.sandbox_process import SandboxProcess, SandboxStartError
-
-    def say(message: str) -> None:
-        print(f"demo: {message}", file=sys.stderr if args.json else sys.stdout, flush=True)
-
     started = time.monotonic()
     try:
         raw_ticket = _read_ticket_file(args.ticket) if args.ticket else None
     except DemoError as exc:
         print(f"dsar demo: error: {exc}", file=sys.stderr)
         return 2
-    say(f"starting the sandbox ({args.size} people) ...")
+    with QuietConsole(LOG_FILE) as console:
+        progress = console.err if args.json else console.out
+
+        def say(message: str) -> None:
+            print(f"demo: {message}", file=progress, flush=True)
+            print(f"demo: {message}", file=sys.stderr, flush=True)  # the log file, for context
+
+        def fail(message: str) -> int:
+            print(f"dsar demo: error: {message}", file=console.err, flush=True)
+            print(f"dsar demo: error: {message}", file=sys.stderr, flush=True)
+            return 2
+
+        say(f"starting the sandbox ({args.size} people) ... (full log: {_shown(LOG_FILE)})")
+        try:
+            summary = _run_in_sandbox(args, say, raw_ticket)
+        except DemoError as exc:
+            return fail(str(exc))
+        except Exception as exc:  # a bug: its traceback goes to the log file, one line to the user
+            traceback.print_exc()
+            return fail(f"internal error ({type(exc).__name__}); the traceback is in {_shown(LOG_FILE)}")
+        summary["seconds_total"] = round(time.monotonic() - started, 3)
+        summary["log_file"] = str(LOG_FILE.resolve())
+        say(f"status: {summary['status']} in {summary['seconds_total']:.1f} s")
+        for line in _where_it_went(summary):
+            say(line)
+        say(f"full log (Dagster's events, warnings, the steps' output): {_shown(LOG_FILE)}")
+        if args.json:
+            print(json.dumps(summary), file=console.out, flush=True)
+    return 0 if summary["status"] in ("delivered", "awaiting_review", "incomplete") else 1
+
+
+def _run_in_sandbox(args: argparse.Namespace, say: Any, raw_ticket: bytes | None) -> dict[str, Any]:
+    from harness.sandbox_process import SandboxProcess, SandboxStartError
+
     sandbox = SandboxProcess(DEMO_STATE, size=args.size, faults=args.faults)
     try:
         settings = sandbox.start()
     except SandboxStartError as exc:
-        print(f"dsar demo: error: {exc}", file=sys.stderr)
-        return 2
+        raise DemoError(str(exc)) from None
     try:
-        summary = _run_request(args, settings, say, raw_ticket)
-    except DemoError as exc:
-        print(f"dsar demo: error: {exc}", file=sys.stderr)
-        return 2
+        return _run_request(args, settings, say, raw_ticket)
     finally:
         sandbox.stop()
-    summary["seconds_total"] = round(time.monotonic() - started, 3)
-    say(f"status: {summary['status']} in {summary['seconds_total']:.1f} s")
-    if args.json:
-        print(json.dumps(summary))
-    return 0 if summary["status"] in ("delivered", "awaiting_review", "incomplete") else 1
+
+
+def _shown(path: Path | str) -> str:
+    """A path as the user types it: relative to the working directory when under it."""
+    path = Path(path)
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path.resolve())
+
+
+def _where_it_went(summary: dict[str, Any]) -> list[str]:
+    """Where the link mail and the passphrase SMS went and how to open the package: paths and a
+    command, never the passphrase or any other personal value."""
+    if summary["status"] == "rejected":
+        return ["nothing was collected and nothing was sent (the identity evidence was rejected at intake)"]
+    if not summary.get("package"):
+        return [f"nothing was sent: the request is {summary['status']} and waits for the DPO"]
+    lines = [f"link mail:      {_shown(summary['link_outbox'])}"]
+    package = shlex.quote(_shown(summary["package"]))
+    into = shlex.quote("-o" + _shown(Path(summary["package"]).with_suffix("")))  # not into the working directory
+    sms = summary.get("passphrase_outbox")
+    if not sms:
+        return [*lines, "passphrase SMS: not found in the outbox",
+                f"open the package (AES-256 ZIP) with 7-Zip: 7zz x {into} {package}"]
+    lines.append(f"passphrase SMS: {_shown(sms)} (the passphrase is the last word of its text)")
+    if shutil.which("jq"):
+        lines.append(f"open the package (AES-256 ZIP): 7zz x {into} -p\"$(jq -r .text {shlex.quote(_shown(sms))} | "
+                     f"awk '{{print $NF}}')\" {package}")
+    else:
+        lines.append(f"open the package (AES-256 ZIP): 7zz x {into} {package}   (7-Zip asks for the passphrase)")
+    return lines
+
+
+class QuietConsole:
+    """While open, file descriptors 1 and 2 of this process point at the log file, and so do those of
+    every process it starts meanwhile (the executor's forkserver and each step forked from it
+    inherit them): Dagster's console loggers, warnings and whatever a library prints land there.
+    `out` and `err` write to the terminal's original stdout and stderr.
+    """
+
+    def __init__(self, log_path: Path) -> None:
+        self.log_path = log_path
+        self._saved: tuple[int, int] | None = None
+        self.out: IO[str] = sys.stdout
+        self.err: IO[str] = sys.stderr
+
+    def __enter__(self) -> QuietConsole:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        log_fd = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(log_fd, 0o600)  # it names request ids and outbox paths: the owner's only
+        self._saved = (os.dup(1), os.dup(2))
+        self.out = open(self._saved[0], "w", encoding="utf-8", errors="replace", buffering=1, closefd=False)
+        self.err = open(self._saved[1], "w", encoding="utf-8", errors="replace", buffering=1, closefd=False)
+        os.dup2(log_fd, 1)
+        os.dup2(log_fd, 2)
+        os.close(log_fd)
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if self._saved is None:
+            return
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(OSError, ValueError):
+                stream.flush()
+        for stream in (self.out, self.err):
+            with contextlib.suppress(OSError, ValueError):
+                stream.close()  # the wrapper only: closefd=False
+        os.dup2(self._saved[0], 1)
+        os.dup2(self._saved[1], 2)
+        for fd in self._saved:
+            os.close(fd)
+        self._saved = None
+        self.out, self.err = sys.stdout, sys.stderr
 
 
 class DemoError(RuntimeError):
@@ -162,7 +269,7 @@ def _run_request(args: argparse.Namespace, settings: dict[str, str], say: Any,
     link_file, passphrase_file, package = _fetch_package(outbox, request_id) if status["status"] == "delivered" \
         else (None, None, None)
     if package:
-        say(f"package fetched through its link: {package}")
+        say(f"package fetched through its link: {_shown(package)}")
     return {"request_id": request_id, "person": person, "dagster_home": str(DAGSTER_HOME.resolve()),
             "status": status["status"], "package": str(package) if package else None,
             "link_outbox": str(link_file) if link_file else None,

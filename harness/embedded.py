@@ -17,7 +17,11 @@ from dsar_pipeline.settings import load_env_file
 DAGSTER_YAML = """\
 # Embedded default: SQLite storage under this folder (Dagster's default), and nothing that could
 # keep personal data: compute logs (captured stdout/stderr of steps) are off, telemetry is off.
+# The UI's first-visit "Join the Dagster community" dialog (nux) is off: the DPO's tool asks for
+# no e-mail address.
 telemetry:
+  enabled: false
+nux:
   enabled: false
 compute_logs:
   module: dagster._core.storage.noop_compute_log_manager

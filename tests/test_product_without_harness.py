@@ -70,11 +70,15 @@ def test_definitions_load_without_the_harness_dependencies(tmp_path: Path) -> No
     assert result["loaded"] == [], f"the definitions import the development harness: {result['loaded']}"
 
 
-def test_help_lists_the_production_commands(tmp_path: Path) -> None:
-    done = run_blocked(CLI.format(argv=["--help"]), HARNESS_DEPENDENCIES, tmp_path)
+@pytest.mark.parametrize("blocked", [HARNESS_DEPENDENCIES, HARNESS_DEPENDENCIES + HARNESS_PACKAGES],
+                         ids=["deps-missing", "no-harness"])
+def test_help_lists_the_production_commands(blocked: tuple[str, ...], tmp_path: Path) -> None:
+    """The product's own plugged-in commands (`decide`, `desk`) stay, whatever the harness's state."""
+    done = run_blocked(CLI.format(argv=["--help"]), blocked, tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "ticket check" in done.stdout
     assert "audit verify" in done.stdout
+    assert "decide" in done.stdout and "desk" in done.stdout
     assert "Traceback" not in done.stderr
 
 
@@ -86,8 +90,9 @@ def test_help_lists_the_production_commands(tmp_path: Path) -> None:
     (HARNESS_DEPENDENCIES + HARNESS_PACKAGES, ["demo"]),
     (HARNESS_DEPENDENCIES + HARNESS_PACKAGES, ["ui"]),
     (HARNESS_DEPENDENCIES + HARNESS_PACKAGES, ["ticket", "example"]),
+    (HARNESS_DEPENDENCIES + HARNESS_PACKAGES, ["ticket", "submit"]),
 ], ids=["deps-missing-sandbox-up", "no-harness-sandbox-up", "no-harness-demo", "no-harness-ui",
-        "no-harness-ticket-example"])
+        "no-harness-ticket-example", "no-harness-ticket-submit"])
 def test_a_harness_command_says_it_belongs_to_the_harness(blocked: tuple[str, ...], argv: list[str],
                                                           tmp_path: Path) -> None:
     """One line and exit status 2, naming the development harness: never a traceback, never a start."""

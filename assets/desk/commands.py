@@ -61,7 +61,15 @@ def fail(message: str) -> int:
 def cmd_decide(args: argparse.Namespace) -> int:
     from assets.desk.dagster_api import DagsterApi, DagsterUnavailable
     from assets.desk.decide import DecisionKind, DecisionRefused, launch_decision
+    from assets.dpo import USER_ID
+    from dsar_pipeline.intake.request_ids import is_request_id
 
+    if not is_request_id(args.request_id):
+        return fail("REQUEST_ID must be an opaque request id (r- followed by 26 characters)")
+    if not USER_ID.fullmatch(args.by.strip()):
+        return fail("--by must be your staff user id (lower-case letters, digits, '.', '_', '-')")
+    if args.bundle_sha256 and len(args.bundle_sha256.strip()) != 64:
+        return fail("--bundle-sha256 must be 64 hex characters")
     if args.decision == "reject" and (args.with_review_records or args.include_unbound):
         return fail("--with-review-records and --include-unbound go with approve only")
     if args.include_unbound and not args.with_review_records:
