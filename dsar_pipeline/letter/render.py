@@ -167,7 +167,8 @@ def _recipients(c: LetterContext, w: Words) -> Section:
     return s
 
 
-def _retention_text(w: Words, rule: str, entry: Retention | None) -> str:
+def retention_text(w: Words, rule: str, entry: Retention | None) -> str:
+    """How long a rule keeps data, in the letter's words (the review bundle uses it in English)."""
     if entry is None:
         return w.sub("criteria", "not_stated")
     if entry.period is not None:
@@ -187,7 +188,7 @@ def _retention(c: LetterContext, w: Words) -> Section:
         s.p(w("none_1d"))
         return s
     s.p(w("p_1d"))
-    s.ul([{"label": w.sub("rules", rule), "text": _retention_text(w, rule, entry),
+    s.ul([{"label": w.sub("rules", rule), "text": retention_text(w, rule, entry),
            "detail": entry.note.get(c.language) if entry is not None and entry.note is not None else None}
           for rule, entry in entries])
     return s

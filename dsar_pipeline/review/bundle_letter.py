@@ -28,6 +28,7 @@ from dsar_pipeline.intake.deadlines import controller_today
 from dsar_pipeline.intake.sealed_tickets import RequestFacts
 from dsar_pipeline.letter import SECTION_IDS, FoundData, LetterContext, render_letter
 from dsar_pipeline.letter.facts import Retention, Text
+from dsar_pipeline.letter.render import retention_text
 from dsar_pipeline.letter.words import Words, strings
 from dsar_pipeline.profiles import load_profile
 from dsar_pipeline.review.findings import ReviewOutcome, released_records, source_rules
@@ -138,7 +139,7 @@ def statements(c: LetterContext) -> list[Statement]:
             add("art15-1c", f"In this case: {', '.join(involved)}", DATA, "the released records")
     for rule, entry in c.retention():
         kind, source = _retention_source(profile, rule, entry)
-        add("art15-1d", f"{en.sub('rules', rule)}: {_retention_text(en, rule, entry)}", kind, source)
+        add("art15-1d", f"{en.sub('rules', rule)}: {retention_text(en, rule, entry)}", kind, source)
     add("art15-1e", "The rights of Art. 16–22 (standard wording), chosen by the legal bases of the purposes above; "
         "contact: " + ", ".join(c.facts.dpo.channels() or c.facts.customer_service.channels()), OURS,
         f"letter string tables; contacts from profile {profile} dpo / customer_service")
@@ -180,20 +181,6 @@ def statements(c: LetterContext) -> list[Statement]:
                 "the released records")
     order = {section: n for n, section in enumerate(SECTION_IDS)}
     return sorted(out, key=lambda s: order[s.section])
-
-
-def _retention_text(en: Words, rule: str, entry: Retention | None) -> str:
-    """In English, as the letter words it (`render._retention_text`) in its language."""
-    if entry is None:
-        return en.sub("criteria", "not_stated")
-    if entry.period is not None:
-        period = en.period(entry.period)
-        if entry.counted_from == "contract_end":
-            return str(en("after_contract_end", period=period))
-        return str(en("counted", period=period, start=en.sub("rule_start", rule)))
-    if isinstance(entry.criteria, Text):
-        return entry.criteria.en
-    return en.sub("criteria", entry.criteria or "not_stated")
 
 
 def _retention_source(profile: str, rule: str, entry: Retention | None) -> tuple[str, str]:

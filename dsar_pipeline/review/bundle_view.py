@@ -32,6 +32,7 @@ from connectors.contract import Record
 from connectors.identity import Identifier, IdentityType
 from connectors.registry import systems
 from connectors.resolution import IdentityGraph
+from connectors.retention import RetentionFinding
 from dsar_pipeline.collection.collect import SystemResult
 from dsar_pipeline.intake.sealed_tickets import RequestFacts
 from dsar_pipeline.review.findings import ReviewOutcome
@@ -104,12 +105,7 @@ class SourceGroup:
 
 @dataclass(frozen=True)
 class RetentionRow:
-    system: str
-    source: str
-    key: str
-    rule: str
-    event_date: date
-    expired_on: date
+    finding: RetentionFinding
     disposition: str
 
 
@@ -144,8 +140,7 @@ def records_view(facts: RequestFacts, graph: IdentityGraph, results: Mapping[str
             held.append(_held(record, disposition, facts, outcome, by_ref, known, f"rec-{len(held) + 1}"))
     released = [r for r in records if outcome.dispositions.get(r.ref) is Disposition.RELEASE]
     titles = _titles()
-    retention = tuple(RetentionRow(f.system, f.source, f.key, f.rule, f.event_date, f.expired_on,
-                                   _disposition_name(outcome.dispositions.get((f.system, f.source, f.key))))
+    retention = tuple(RetentionRow(f, _disposition_name(outcome.dispositions.get((f.system, f.source, f.key))))
                       for f in outcome.findings)
     system_rows = tuple(SystemRow(name, titles.get(name, name), res.status.value, len(res.records), res.error)
                         for name, res in results.items())

@@ -92,6 +92,21 @@ def inbox_keys(federation, prefix: str = "tickets/") -> list[str]:
 
 
 @pytest.fixture
+def no_faults(federation) -> Iterator[None]:
+    """The session's sandbox without faults, before and after the test."""
+    federation.board.replace([])
+    yield
+    federation.board.replace([])
+
+
+def audit_trail():
+    """The audit trail of this home (`DSAR_AUDIT_DATABASE_URL`)."""
+    from assets.resources import AuditResource
+
+    return AuditResource(audit_database_url=os.environ["DSAR_AUDIT_DATABASE_URL"]).trail()
+
+
+@pytest.fixture
 def empty_inbox(federation) -> None:
     """The session's sandbox with no faults and no ticket left over by another test."""
     from assets.resources import aws_client

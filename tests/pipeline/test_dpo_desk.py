@@ -25,14 +25,9 @@ from assets.status import latest_metadata, request_status
 from connectors.classification import Disposition
 from dsar_pipeline.review.links import issue_link
 
-from .conftest import decision, person_ticket, run_ticket
+from .conftest import audit_trail, decision, person_ticket, run_ticket
 
-
-@pytest.fixture(autouse=True)
-def no_faults(federation):
-    federation.board.replace([])
-    yield
-    federation.board.replace([])
+pytestmark = pytest.mark.usefixtures("no_faults")
 
 
 @pytest.fixture
@@ -47,13 +42,6 @@ def desk(pipeline_env) -> Iterator[str]:
         server.shutdown()
         server.server_close()
 
-
-def trail():
-    import os
-
-    from assets.resources import AuditResource
-
-    return AuditResource(audit_database_url=os.environ["DSAR_AUDIT_DATABASE_URL"]).trail()
 
 
 def worklist(instance: dg.DagsterInstance) -> dict:
@@ -100,7 +88,7 @@ def test_the_desk_shows_the_bundle_the_decision_is_bound_to_and_the_worklist_fol
     waiting = [ref for ref, d in outcome.dispositions.items() if d is Disposition.REVIEW]
     assert waiting and all(ref[2] in page.text for ref in waiting)
     assert 'action="/decide/' in page.text and "Approve the package as built" in page.text
-    opened = [json.loads(e.payload) for e in trail().events(request_id) if e.event_type == "review_opened"]
+    opened = [json.loads(e.payload) for e in audit_trail().events(request_id) if e.event_type == "review_opened"]
     assert opened and opened[-1]["review_bundle_sha256"] == sha and opened[-1]["authenticated"] is False
 
     # Links that must not open: forged, expired, for another request, with a tampered hash.
@@ -135,7 +123,7 @@ def test_the_desk_shows_the_bundle_the_decision_is_bound_to_and_the_worklist_fol
     result = approve.execute_in_process(partition_key=request_id, instance=instance,
                                         run_config=decision(instance, request_id))
     assert result.success and request_status(instance, request_id)["status"] == "delivered"
-    approved = [json.loads(e.payload) for e in trail().events(request_id) if e.event_type == "approved"][-1]
+    approved = [json.loads(e.payload) for e in audit_trail().events(request_id) if e.event_type == "approved"][-1]
     assert approved["review_bundle_sha256"] == sha and approved["decided_by"] == "dpo.mari"
     assert approved["inputs"]["review_bundle"] == sha
     assert instance.get_run_by_id(result.run_id).tags["dsar/state"] == "delivered"

@@ -26,12 +26,7 @@ from sandbox.people import named_people
 
 from .conftest import decision, person_ticket, run_ticket
 
-
-@pytest.fixture(autouse=True)
-def no_faults(federation):
-    federation.board.replace([])
-    yield
-    federation.board.replace([])
+pytestmark = pytest.mark.usefixtures("no_faults")
 
 
 @pytest.fixture(scope="module")

@@ -83,11 +83,7 @@ def test_the_extended_deadline_is_taken_at_its_latest(received: datetime, earlie
 
 # --- on a real instance --------------------------------------------------------------------------
 
-@pytest.fixture(autouse=True)
-def no_faults(federation):
-    federation.board.replace([])
-    yield
-    federation.board.replace([])
+pytestmark = pytest.mark.usefixtures("no_faults")
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from harness import runner
 from sandbox.faults import parse_spec
 from sandbox.gateways.outbox import read_outbox
 
-from .conftest import decision, drop, person_ticket, run_ticket
+from .conftest import audit_trail, decision, drop, person_ticket, run_ticket
 
 
 def launch(federation, instance: dg.DagsterInstance, person: str, suffix: str) -> str:
@@ -39,11 +39,7 @@ def passphrase_for(federation, request_id: str) -> str | None:
     return texts[-1]["text"].split()[-1]
 
 
-@pytest.fixture(autouse=True)
-def no_faults(federation):
-    federation.board.replace([])
-    yield
-    federation.board.replace([])
+pytestmark = pytest.mark.usefixtures("no_faults")
 
 
 def test_full_request_is_delivered_and_the_package_opens(federation, instance) -> None:
@@ -157,13 +153,6 @@ def approve(instance, request_id: str, job: str = "approve_release", extra: tupl
     assert result.success
 
 
-def trail():
-    import os
-
-    from assets.resources import AuditResource
-
-    return AuditResource(audit_database_url=os.environ["DSAR_AUDIT_DATABASE_URL"]).trail()
-
 
 def test_dpo_approval_in_dagster_releases_a_held_request_and_is_recorded(federation, instance) -> None:
     from assets.status import latest_metadata
@@ -174,7 +163,7 @@ def test_dpo_approval_in_dagster_releases_a_held_request_and_is_recorded(federat
     approve(instance, request_id)
     assert request_status(instance, request_id)["status"] == "delivered"
     assert [m for m in outbox(federation, "mail") if request_id in m["text"]]
-    events = trail().events(request_id)
+    events = audit_trail().events(request_id)
     kinds = [e.event_type for e in events]
     assert "approved" in kinds and kinds.index("approved") < kinds.index("delivered")
     approved = json.loads(events[kinds.index("approved")].payload)
@@ -182,7 +171,7 @@ def test_dpo_approval_in_dagster_releases_a_held_request_and_is_recorded(federat
     assert approved["manifest_sha256"] == package["manifest_sha256"]
     assert approved["authenticated"] is False and approved["decided_by"] == "dpo.mari"
     assert set(approved["inputs"]) >= {"review_findings", "response_package", "dsar_request"}
-    assert trail().verify_chain(request_id).ok
+    assert audit_trail().verify_chain(request_id).ok
 
 
 def test_rematerialising_upstream_voids_an_approval(federation, instance) -> None:
@@ -210,7 +199,7 @@ def test_dpo_rejection_is_final_and_reported(federation, instance) -> None:
     approve(instance, request_id, "reject_release")
     assert request_status(instance, request_id)["status"] == "rejected"
     assert not [m for m in outbox(federation, "mail") if request_id in m["text"]]
-    assert "rejected" in [e.event_type for e in trail().events(request_id)]
+    assert "rejected" in [e.event_type for e in audit_trail().events(request_id)]
 
 
 def test_review_records_go_out_only_in_a_rebuilt_package_the_dpo_approves(federation, instance) -> None:
