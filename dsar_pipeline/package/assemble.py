@@ -18,7 +18,7 @@ from typing import Any, BinaryIO
 from connectors.classification import ReviewCause
 from connectors.contract import Attachment, Record
 from connectors.registry import systems
-from dsar_pipeline.collection.collect import SystemResult, SystemStatus
+from dsar_pipeline.collection.collect import SystemResult
 from dsar_pipeline.export.portability import write_export
 from dsar_pipeline.export.redaction import (
     AGENT_IDENTITY,
@@ -31,9 +31,9 @@ from dsar_pipeline.export.redaction import (
 )
 from dsar_pipeline.formats.aeszip import write_staging_as_zip
 from dsar_pipeline.formats.cdoc import write_cdoc
-from dsar_pipeline.intake.deadlines import controller_today
 from dsar_pipeline.intake.sealed_tickets import RequestFacts
-from dsar_pipeline.letter import FoundData, LetterContext, render_letter
+from dsar_pipeline.letter import render_letter
+from dsar_pipeline.letter.request_context import request_letter_context
 from dsar_pipeline.package.manifest import MANIFEST_PATH, write_manifest
 from dsar_pipeline.package.staging import StagedFile
 from dsar_pipeline.profiles import load_profile
@@ -101,17 +101,9 @@ def stage_contents(staging: EncryptedStaging, facts: RequestFacts, results: Mapp
     write_report(released, staging, person_language=facts.language, systems_summary=outcomes,
                  request_id=facts.request_id, generated_at=now, monthly=export.series.monthly)
     recordings = write_recordings(released, staging, copy_audio)
-    found = FoundData(rules=source_rules()).add_all(released)
     withheld = _withheld(outcome, recordings, unconfirmed=sum(
         1 for ref, cause in outcome.causes.items() if cause not in include_review))
-    for kind, count in withheld.items():
-        found.hold_back(kind, count)  # type: ignore[arg-type]
-    statuses = {name: ("failed" if results[name].status is SystemStatus.FAILED else "complete")
-                for name in profile.systems if name in results}
-    letter = LetterContext(profile=profile, language=facts.language, request_id=facts.request_id,
-                           received_on=facts.received_date, due_on=facts.due_date,
-                           answered_on=today or controller_today(facts.controller, now),
-                           **found.context_fields(statuses))
+    letter = request_letter_context(facts, results, released, withheld, source_rules(), today, now)
     with staging.create(LETTER_PATH) as handle:
         handle.write(render_letter(letter).encode("utf-8"))
     staged = tuple(staging.files())

@@ -1,12 +1,11 @@
 """The draft Art. 15 letter in the review bundle, and where each of its statements comes from.
 
-The draft is built as `package.assemble.stage_contents` builds the letter, for the scope the package
-takes when the DPO includes nothing under review: the released records, other people's records and
-every record under review counted as held back. Two differences, both stated in the bundle: the
-counts of staff identities and other people's names redacted *inside* call metadata and transcripts
-are only known once the recordings are written into the package, so the draft counts only the fields
-FoundData sees; a system the controller runs that has no result at all is shown as not searched
-completely (the package step would refuse such a letter).
+The draft's context comes from the same function as the package's letter
+(`letter.request_context.request_letter_context`), for the scope the package takes when the DPO
+includes nothing under review: the released records, other people's records and every record under
+review counted as held back. One difference, stated in the bundle: the counts of staff identities
+and other people's names redacted *inside* call metadata and transcripts are only known once the
+recordings are written into the package, so the draft counts only the fields FoundData sees.
 
 Sources: every fact of a controller profile that the letter states carries the notice's paragraphs
 (`notice:`; for retention, `basis:` with the notice's line and any choice made). A statement whose
@@ -23,14 +22,13 @@ from datetime import date
 from markupsafe import Markup
 
 from connectors.categories import CATEGORIES
-from dsar_pipeline.collection.collect import SystemResult, SystemStatus
-from dsar_pipeline.intake.deadlines import controller_today
+from dsar_pipeline.collection.collect import SystemResult
 from dsar_pipeline.intake.sealed_tickets import RequestFacts
-from dsar_pipeline.letter import SECTION_IDS, FoundData, LetterContext, render_letter
+from dsar_pipeline.letter import SECTION_IDS, LetterContext, render_letter
 from dsar_pipeline.letter.facts import Retention, Text
 from dsar_pipeline.letter.render import retention_text
+from dsar_pipeline.letter.request_context import request_letter_context
 from dsar_pipeline.letter.words import Words, strings
-from dsar_pipeline.profiles import load_profile
 from dsar_pipeline.review.findings import ReviewOutcome, released_records, source_rules
 
 NOTICE = "notice"
@@ -68,20 +66,11 @@ class DraftLetter:
 
 def draft_letter_context(facts: RequestFacts, results: Mapping[str, SystemResult], outcome: ReviewOutcome,
                          today: date | None = None) -> LetterContext:
-    """The letter's context as the package would build it if the DPO includes nothing under review."""
-    profile = load_profile(facts.controller)
-    found = FoundData(rules=source_rules()).add_all(released_records(results, outcome))
-    other = outcome.counts.get("other_person", 0)
-    if other:
-        found.hold_back("other_person", other)
-    if outcome.causes:
-        found.hold_back("unconfirmed_match", len(outcome.causes))
-    statuses = {name: ("complete" if name in results and results[name].status is not SystemStatus.FAILED
-                       else "failed") for name in profile.systems}
-    return LetterContext(profile=profile, language=facts.language, request_id=facts.request_id,  # type: ignore[arg-type]
-                         received_on=facts.received_date, due_on=facts.due_date,
-                         answered_on=today or controller_today(facts.controller),
-                         **found.context_fields(statuses))
+    """The letter's context as the package builds it when the DPO includes nothing under review
+    (the staff names redacted inside call transcripts are counted only when the package is staged)."""
+    withheld = {"other_person": outcome.counts.get("other_person", 0), "unconfirmed_match": len(outcome.causes)}
+    return request_letter_context(facts, results, released_records(results, outcome),
+                                  {k: v for k, v in withheld.items() if v}, source_rules(), today)
 
 
 def draft_letter(facts: RequestFacts, results: Mapping[str, SystemResult], outcome: ReviewOutcome,
