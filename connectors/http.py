@@ -1,9 +1,10 @@
 """A JSON-over-HTTP client for connectors: timeouts, retries, Retry-After, rate limit, OAuth2.
 
 Every request goes through `call_with_retries`; each attempt is classified: timeouts, resets,
-bodies cut short, 5xx and 429 are transient; other 4xx are permanent (404 may be declared "no
-data" by the caller). Error messages carry the operation name the caller gives (a path
-template), never the URL, which may hold personal values in its query string.
+bodies cut short and 5xx are transient, 429 is `RateLimited` (transient, waited out within the
+operation's time budget rather than counted as a failed attempt); other 4xx are permanent (404
+may be declared "no data" by the caller). Error messages carry the operation name the caller
+gives (a path template), never the URL, which may hold personal values in its query string.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 import httpx
 
 from connectors.errors import PermanentError, TransientError, TruncatedPage
-from connectors.retry import MinIntervalLimiter, RetryPolicy, call_with_retries
+from connectors.retry import MinIntervalLimiter, RateLimited, RetryPolicy, call_with_retries
 
 DEFAULT_TIMEOUT = httpx.Timeout(connect=3.0, read=15.0, write=15.0, pool=5.0)
 
@@ -169,6 +170,8 @@ def _raise_for_transient(response: httpx.Response, limiter: MinIntervalLimiter |
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
         if limiter and retry_after:
             limiter.push_back(retry_after)
+        if response.status_code == 429:  # waited out within the operation's time budget
+            raise RateLimited("HTTP 429", retry_after, window_s=limiter.interval_s if limiter else 0.0)
         raise TransientError(f"HTTP {response.status_code}", retry_after)
 
 

@@ -27,7 +27,6 @@ Matching rules (why they are what they are):
 from __future__ import annotations
 
 import dataclasses
-import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -49,7 +48,7 @@ from connectors.errors import ConnectorError
 from connectors.http import DEFAULT_TIMEOUT, ClientCredentials
 from connectors.identity import Identifier, IdentityType
 from connectors.matching import Found
-from connectors.retry import MinIntervalLimiter, RetryPolicy
+from connectors.retry import MinIntervalLimiter, RetryPolicy, client_pacer
 
 CUSTOMER_SEARCH = "/api/v1/customer/search"
 METER_SEARCH = "/api/v1/meter/search/customer"
@@ -329,18 +328,11 @@ class AvpConnector:
         return now if now.tzinfo else now.replace(tzinfo=UTC)
 
 
-_LIMITERS: dict[tuple[str, str, float], MinIntervalLimiter] = {}
-_LIMITERS_LOCK = threading.Lock()
-
-
 def shared_limiter(base_url: str, client_id: str, interval_s: float) -> MinIntervalLimiter:
-    """One pacer per hub client in this process: the hub limits the client (token subject), not a
-    connector instance, so discovery and collection running side by side must share the pace."""
-    with _LIMITERS_LOCK:
-        key = (base_url.rstrip("/"), client_id, interval_s)
-        if key not in _LIMITERS:
-            _LIMITERS[key] = MinIntervalLimiter(paced_interval(interval_s))
-        return _LIMITERS[key]
+    """One pacer per hub client: the hub limits the client (token subject), not a connector instance,
+    so every connector — one per thread in a batch's steps, discovery and collection, look-ups and
+    meter data alike, in every process of this machine — takes its slots from the same pace."""
+    return client_pacer(SYSTEM, base_url, client_id, paced_interval(interval_s))
 
 
 def paced_interval(interval_s: float) -> float:

@@ -16,8 +16,11 @@ things a generic JSON client does not do —
 - 404 means "none" on the look-ups, so the caller decides per call whether 404 is an answer.
 
 Everything else is the shared machinery: `call_with_retries` (bounded, exponential backoff with
-jitter, Retry-After honoured), `MinIntervalLimiter` (the client side of the hub's per-client rate
-limit; the token endpoint is not rate-limited, so fetching a token does not take a slot), and
+jitter, Retry-After honoured; a 429 is `RateLimited`: waited out — Retry-After, else the hub's
+interval — within the operation's time budget, never given up after a few quick refusals),
+`MinIntervalLimiter` (the client side of the hub's per-client rate limit, one per hub client for
+every thread, connector and — on one machine — process; the token endpoint is not rate-limited,
+so fetching a token does not take a slot), and
 `ClientCredentials` (token cached until shortly before it expires; a 401 drops it and retries).
 Error messages carry the operation (the path), status and problem code — never bodies or URLs.
 """
@@ -38,7 +41,7 @@ import httpx
 
 from connectors.errors import PermanentError, TransientError, TruncatedPage
 from connectors.http import DEFAULT_TIMEOUT, ClientCredentials, parse_retry_after, send_classified, tls_context
-from connectors.retry import MinIntervalLimiter, RetryPolicy, call_with_retries
+from connectors.retry import MinIntervalLimiter, RateLimited, RetryPolicy, call_with_retries
 
 SYSTEM = "avp"
 DOCUMENT_TIME = "x-document-date-time"
@@ -107,6 +110,8 @@ class HubClient:
                     self._widen_margin(retry_after)
                 if self.limiter and retry_after:
                     self.limiter.push_back(retry_after)
+                if status == 429:  # waited out within the operation's time budget, however many refusals
+                    raise RateLimited(f"HTTP 429{_problem_code(raw)}", retry_after, window_s=self.base_interval_s)
                 raise TransientError(f"HTTP {status}{_problem_code(raw)}", retry_after)
             if status not in (200, 404):
                 raise PermanentError(f"HTTP {status}{_problem_code(raw)}")

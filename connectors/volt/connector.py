@@ -27,7 +27,7 @@ from connectors.errors import ConnectorError
 from connectors.http import DEFAULT_TIMEOUT, ClientCredentials
 from connectors.identity import Identifier, IdentityType, InvalidIdentifier, Strength
 from connectors.matching import Found
-from connectors.retry import MinIntervalLimiter, RetryPolicy
+from connectors.retry import MinIntervalLimiter, RetryPolicy, client_pacer
 from connectors.volt.api import MAX_PAGE_SIZE, SYSTEM, Json, VoltApi
 from connectors.volt.sources import (
     ACCOUNTS,
@@ -90,7 +90,7 @@ class VoltConnector:
         elif not isinstance(timeout, httpx.Timeout):
             timeout = httpx.Timeout(timeout)
         api = VoltApi(settings["DSAR_VOLT_BASE_URL"], credentials, policy=policy,
-                      limiter=_limiter(settings.get(RATE_SETTING)), timeout=timeout, page_size=page_size)
+                      limiter=_limiter(settings, settings.get(RATE_SETTING)), timeout=timeout, page_size=page_size)
         return cls(api)
 
     # -- the contract -----------------------------------------------------------------------------
@@ -203,8 +203,9 @@ def _value(source: str, name: str, raw: Any) -> Any:
         raise ConnectorError(SYSTEM, f"{source}.{name}: not an ISO 8601 datetime") from None
 
 
-def _limiter(raw: str | None) -> MinIntervalLimiter | None:
-    """Client-side pacing from DSAR_VOLT_MAX_REQUESTS_PER_SECOND (absent or empty: none)."""
+def _limiter(settings: Mapping[str, str], raw: str | None) -> MinIntervalLimiter | None:
+    """Client-side pacing from DSAR_VOLT_MAX_REQUESTS_PER_SECOND (absent or empty: none), shared by
+    every connector of the same Volt client (`retry.client_pacer`)."""
     if raw is None or not raw.strip():
         return None
     try:
@@ -213,4 +214,4 @@ def _limiter(raw: str | None) -> MinIntervalLimiter | None:
         raise ValueError(f"{RATE_SETTING} must be a number of requests per second") from None
     if rate <= 0:
         raise ValueError(f"{RATE_SETTING} must be greater than 0")
-    return MinIntervalLimiter(1.0 / rate)
+    return client_pacer(SYSTEM, settings["DSAR_VOLT_BASE_URL"], settings["DSAR_VOLT_CLIENT_ID"], 1.0 / rate)
