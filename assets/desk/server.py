@@ -45,6 +45,8 @@ class Desk:
         self.environment = environment
         self.identity_header = identity_header
         self.dagster_url = dagster_url.rstrip("/")
+        parts = urlsplit(self.dagster_url)
+        self.dagster_origin = f"{parts.scheme}://{parts.netloc}"
         work = resource_now("work", environment)
         self.store, self.keys = work.store(), work.key_provider()
         self.trail = resource_now("audit", environment).trail()
@@ -78,8 +80,11 @@ def handler_for(desk: Desk) -> type[BaseHTTPRequestHandler]:
 
         def answer(self, status: int, body: bytes, extra: dict[str, str] | None = None) -> None:
             self.send_response(status)
-            for name, value in {**SECURITY_HEADERS, "Content-Type": "text/html; charset=utf-8", **(extra or {})
-                                }.items():
+            # the decision form's 303 goes on to the Dagster run page: form-action must allow its origin
+            csp = SECURITY_HEADERS["Content-Security-Policy"].replace(
+                "form-action 'self'", f"form-action 'self' {desk.dagster_origin}")
+            for name, value in {**SECURITY_HEADERS, "Content-Security-Policy": csp,
+                                "Content-Type": "text/html; charset=utf-8", **(extra or {})}.items():
                 self.send_header(name, value)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()

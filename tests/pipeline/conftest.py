@@ -42,6 +42,13 @@ def instance(pipeline_env: dict[str, str], tmp_path: Path) -> Iterator[dg.Dagste
         yield test_instance
 
 
+@pytest.fixture
+def ui_instance(pipeline_env: dict[str, str]) -> Iterator[dg.DagsterInstance]:
+    """The prepared home's persistent (SQLite) instance, the one `dsar ui` serves."""
+    with dg.DagsterInstance.get() as instance:
+        yield instance
+
+
 def people(federation) -> dict[str, dict[str, Any]]:
     return {p["name"]: p for p in httpx.get(f"{federation.settings['SANDBOX_CONTROL_URL']}/people").json()["people"]}
 

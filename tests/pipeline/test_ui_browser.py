@@ -15,40 +15,24 @@ import json
 import os
 import re
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
-import pytest
 
 from assets.status import request_status
 from harness import runner
 
 from .conftest import drop, person_ticket
 from .support import browser
-from .support.dagster_ui import dsar_ui
+from .support.dagster_ui import EXPECT_MS, dsar_ui, finished
 from .support.processes import ARTIFACTS, wait_for
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow,
-              pytest.mark.skipif(browser.unavailable_reason() is not None,
-                                 reason=browser.unavailable_reason() or "")]
+pytestmark = browser.marks()
 
 JOB = "dsar_request_job"
 RUN_TIMEOUT_S = 180.0
-EXPECT_MS = 30_000  # Playwright assertions wait 5 s by default: too little on a loaded 2-core machine
-TERMINAL = {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
 
 
-@pytest.fixture
-def ui_instance(pipeline_env: dict[str, str]) -> Iterator[dg.DagsterInstance]:
-    """The prepared home's persistent (SQLite) instance, the one the UI serves."""
-    with dg.DagsterInstance.get() as instance:
-        yield instance
-
-
-def finished(instance: dg.DagsterInstance, run_id: str) -> dg.DagsterRun | None:
-    run = instance.get_run_by_id(run_id)
-    return run if run is not None and run.status in TERMINAL else None
 
 
 def launch_from_job_page(page, base_url: str, request_id: str) -> None:

@@ -36,3 +36,11 @@ def chromium_page(width: int = 1400, height: int = 900, timeout_ms: float = 60_0
             yield page
         finally:
             browser.close()
+
+
+def marks() -> list:
+    """The marks of a browser test: browser and slow, skipped with the reason where it cannot run."""
+    import pytest
+
+    reason = unavailable_reason()
+    return [pytest.mark.browser, pytest.mark.slow, pytest.mark.skipif(reason is not None, reason=reason or "")]

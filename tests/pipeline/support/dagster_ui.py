@@ -30,6 +30,8 @@ class DagsterUi:
     base_url: str
     process: Popen
     log_path: Path
+    desk_url: str = ""
+    """The review desk `dsar ui` started beside the UI (when `dsar_ui` was given a `desk_port`)."""
 
     def graphql(self, query: str, variables: Mapping[str, Any] | None = None) -> dict[str, Any]:
         response = httpx.post(f"{self.base_url}/graphql", json={"query": query, "variables": dict(variables or {})},
@@ -70,6 +72,22 @@ class DagsterUi:
             return loaded.get("__typename") == "RepositoryLocation"
         return False
 
+    def wait_desk(self, timeout_s: float) -> None:
+        """Until the review desk answers `/health` (it starts beside the UI, before `dagster dev`)."""
+        if not self.desk_url:
+            raise UiStartError("this UI was started without a desk port")
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise UiStartError(f"dsar ui exited with {self.process.returncode}:\n{self.log_tail()}")
+            try:
+                if httpx.get(f"{self.desk_url}/health", timeout=5).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        raise UiStartError(f"the review desk was not ready after {timeout_s:.0f} s:\n{self.log_tail()}")
+
     def dismiss_community_prompt(self) -> None:
         """The UI asks local users once to join the community (a modal over every page); say it was seen."""
         self.graphql("mutation { setNuxSeen }")
@@ -77,14 +95,28 @@ class DagsterUi:
 
 @contextmanager
 def dsar_ui(env: Mapping[str, str], env_file: Path, dagster_home: Path, log_path: Path,
-            ready_timeout_s: float | None = 120.0) -> Iterator[DagsterUi]:
+            ready_timeout_s: float | None = 120.0, desk_port: int | None = None) -> Iterator[DagsterUi]:
     """`dsar ui --env-file ... --dagster-home ... --port <free>`; stopped with its whole process group.
-    With `ready_timeout_s=None` it yields at once (call `wait_ready` after doing something else meanwhile)."""
+    With `ready_timeout_s=None` it yields at once (call `wait_ready` after doing something else meanwhile).
+    With `desk_port` also `--desk-port` (the review desk; `ui.desk_url`, `ui.wait_desk`)."""
     port = free_port()
     args = [sys.executable, "-m", "dsar_pipeline.cli", "ui", "--env-file", str(env_file),
             "--dagster-home", str(dagster_home), "--port", str(port)]
+    if desk_port is not None:
+        args += ["--desk-port", str(desk_port)]
     with group_process(args, child_env(env), log_path) as process:
-        ui = DagsterUi(f"http://127.0.0.1:{port}", process, log_path)
+        ui = DagsterUi(f"http://127.0.0.1:{port}", process, log_path,
+                       desk_url=f"http://127.0.0.1:{desk_port}" if desk_port is not None else "")
         if ready_timeout_s is not None:
             ui.wait_ready(ready_timeout_s)
         yield ui
+
+
+EXPECT_MS = 30_000  # Playwright assertions wait 5 s by default: too little on a loaded 2-core machine
+TERMINAL = {"SUCCESS", "FAILURE", "CANCELED"}
+
+
+def finished(instance: Any, run_id: str) -> Any:
+    """The run once it has ended (success, failure or cancel), else None: for `wait_for`."""
+    run = instance.get_run_by_id(run_id)
+    return run if run is not None and run.status.value in TERMINAL else None
