@@ -13,12 +13,17 @@ from urllib3.exceptions import HTTPError as Urllib3Error
 
 from connectors.errors import PermanentError, TransientError, TruncatedPage
 from connectors.http import parse_retry_after
+from connectors.retry import RateLimited
 
 # S3 error codes worth retrying whatever the status says (S3 and AWS SDK retry guidance).
 TRANSIENT_CODES = frozenset({
     "SlowDown", "RequestTimeout", "InternalError", "ServiceUnavailable", "Throttling", "ThrottlingException",
     "RequestThrottled", "TooManyRequests", "TooManyRequestsException", "RequestLimitExceeded",
 })
+
+# Of those, the ones that mean "slow down": a rate limit, not a fault.
+THROTTLING_CODES = frozenset({"SlowDown", "Throttling", "ThrottlingException", "RequestThrottled", "TooManyRequests",
+                              "TooManyRequestsException", "RequestLimitExceeded"})
 
 # Everything an S3 call or the reading of its body may raise that we know how to classify.
 S3_FAILURES: tuple[type[BaseException], ...] = (boto.BotoCoreError, boto.ClientError, Urllib3Error)
@@ -50,6 +55,9 @@ def _client_error(exc: boto.ClientError) -> TransientError | PermanentError:
     code = str(exc.response.get("Error", {}).get("Code") or "")
     # HEAD answers have no body: botocore then uses the status as the code ("404").
     cause = f"HTTP {status}" + (f" {code}" if code and code != str(status) else "")
-    if status == 429 or status >= 500 or code in TRANSIENT_CODES:
-        return TransientError(cause, parse_retry_after(meta.get("HTTPHeaders", {}).get("retry-after")))
+    retry_after = parse_retry_after(meta.get("HTTPHeaders", {}).get("retry-after"))
+    if status == 429 or code in THROTTLING_CODES:  # waited out by time, as every rate limit is (retry.RateLimited)
+        return RateLimited(cause, retry_after)
+    if status >= 500 or code in TRANSIENT_CODES:
+        return TransientError(cause, retry_after)
     return PermanentError(cause)
