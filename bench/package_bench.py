@@ -7,9 +7,12 @@ about 600 MB, the issue's large case; quick: 20 recordings + 10 meters x 3 month
 
 The reference is `7zz a -tzip -mx=0 -mem=AES256` (store + WinZip AES-256); ours is
 `write_aes_zip` in the same store mode, both writing to a temp file on the same disk. The page
-cache is warmed first; the two are run alternately three times and the best of each is kept, so
-a burst of load from elsewhere on the machine does not land on one side only. CPU seconds
-(user + system) of both are printed too: they do not depend on what else the machine runs.
+cache is warmed first; the two are run alternately (five times; three in the quick form) and the
+best of each is kept, so a burst of load from elsewhere on the machine does not land on one side
+only. The medians and CPU seconds (user + system) of both are printed too: CPU seconds do not
+depend on what else the machine runs. The target is 7-Zip's speed: both use both cores here
+(7-Zip its own threads; ours reads, encrypts and writes in the caller's thread and authenticates
+in another, see `aeszip_parallel`).
 Our archive is then checked with `7zz t` (a fast broken archive would prove nothing).
 Without `7zz` the benchmark is skipped and records no metric.
 """
@@ -19,6 +22,7 @@ from __future__ import annotations
 import os
 import resource
 import shutil
+import statistics
 import struct
 import subprocess
 import tempfile
@@ -33,7 +37,9 @@ from dsar_pipeline.formats.aeszip import ZipEntry, write_aes_zip
 from dsar_pipeline.package.passphrase import generate_passphrase
 
 RECORDING_BYTES = 2_500_000
-RUNS = 3
+RUNS = 5
+QUICK_RUNS = 3
+TARGET_RATIO = 1.0
 
 
 def _wav_header(data_bytes: int, rate: int = 8000) -> bytes:
@@ -118,7 +124,8 @@ def run(quick: bool) -> dict[str, Metric]:
         total = sum(path.stat().st_size for path in paths)
         _warm(paths)
         theirs, ours = [], []
-        for _ in range(RUNS):
+        runs = QUICK_RUNS if quick else RUNS
+        for _ in range(runs):
             theirs.append(_time_7zz(sevenzip, root, paths, Path(tmp) / "7zz.zip", passphrase))
             ours.append(_time_ours(root, paths, Path(tmp) / "ours.zip", passphrase))
         tested = subprocess.run([sevenzip, "t", f"-p{passphrase}", str(Path(tmp) / "ours.zip")],
@@ -128,13 +135,13 @@ def run(quick: bool) -> dict[str, Metric]:
     reference, mine = min(wall for wall, _ in theirs), min(wall for wall, _ in ours)
     megabytes = total / 1e6
     print(f"files                              {len(paths)} files, {megabytes:.0f} MB", flush=True)
-    print(f"7zz store+AES-256 (best of {RUNS})      {reference:.2f} s = {megabytes / reference:.0f} MB/s, "
-          f"CPU {min(cpu for _, cpu in theirs):.2f} s", flush=True)
-    print(f"write_aes_zip (best of {RUNS})          {mine:.2f} s = {megabytes / mine:.0f} MB/s, "
-          f"CPU {min(cpu for _, cpu in ours):.2f} s", flush=True)
+    for label, times in (("7zz store+AES-256", theirs), ("write_aes_zip    ", ours)):
+        best, median = min(wall for wall, _ in times), statistics.median(wall for wall, _ in times)
+        print(f"{label} (best of {runs})      {best:.2f} s = {megabytes / best:.0f} MB/s "
+              f"(median {megabytes / median:.0f} MB/s), CPU {min(cpu for _, cpu in times):.2f} s", flush=True)
     return {
         "package_vs_7zz_ratio": {"value": round(reference / mine, 3), "unit": "x",
-                                 "target": f">= 0.8 ({megabytes:.0f} MB, 7zz time / ours)"},
+                                 "target": f">= {TARGET_RATIO:g} ({megabytes:.0f} MB, 7zz time / ours)"},
         "package_zip_mb_per_s": {"value": round(megabytes / mine, 1), "unit": "MB/s",
                                  "target": f"informational (7zz: {megabytes / reference:.0f} MB/s)"},
     }

@@ -16,13 +16,14 @@ once per writer, so encrypting costs no page faults and memory stays flat; numpy
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
 
 import numpy as np
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers import Cipher, CipherContext, algorithms, modes
+from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 
 SALT_BYTES = 16  # AES-256 in WinZip's table
 VERIFIER_BYTES = 2
@@ -53,7 +54,9 @@ def derive_keys(password: bytes, salt: bytes | None = None) -> EntryKeys:
     salt = secrets.token_bytes(SALT_BYTES) if salt is None else salt
     if len(salt) != SALT_BYTES:
         raise ValueError("AES-256 WinZip salt must be 16 bytes")
-    material = hashlib.pbkdf2_hmac("sha1", password, salt, PBKDF2_ITERATIONS, 2 * KEY_BYTES + VERIFIER_BYTES)
+    # cryptography's PBKDF2 takes half the time of hashlib's here (~0.5 ms an entry); both release the GIL
+    sha1 = hashes.SHA1()  # noqa: S303 - WinZip AES fixes PBKDF2-HMAC-SHA1
+    material = PBKDF2HMAC(sha1, 2 * KEY_BYTES + VERIFIER_BYTES, salt, PBKDF2_ITERATIONS).derive(password)
     return EntryKeys(salt, material[:KEY_BYTES], material[KEY_BYTES:2 * KEY_BYTES], material[2 * KEY_BYTES:])
 
 
@@ -61,18 +64,24 @@ class WinZipCtr:
     """AES-256 in WinZip's little-endian counter mode, encrypting caller-owned buffers in place.
 
     One instance serves many entries in turn (`start` per entry); it owns the counter and
-    keystream buffers, sized for the largest chunk, so nothing is allocated per chunk. Every chunk
-    but an entry's last must be a multiple of 16 bytes, so the counter stays block-aligned.
+    keystream buffers, so nothing is allocated per chunk. A chunk is encrypted in pieces of at most
+    `PIECE` bytes, so those buffers stay small (and in the cache) whatever the chunk size; at 1 MiB
+    chunks, 128 KiB to 1 MiB pieces measured the same here. Every chunk but an entry's last must
+    be a multiple of 16 bytes, so the counter stays block-aligned.
     """
+
+    PIECE = 256 << 10
 
     def __init__(self, max_chunk: int) -> None:
         if max_chunk <= 0 or max_chunk % BLOCK:
             raise ValueError("chunk size must be a positive multiple of 16")
-        blocks = max_chunk // BLOCK
         self._max_chunk = max_chunk
+        self._piece = min(max_chunk, self.PIECE)
+        blocks = self._piece // BLOCK
         self._offsets = np.arange(blocks, dtype="<u8")
         self._counters = np.zeros((blocks, 2), dtype="<u8")  # column 1 (bytes 8..15) stays zero
-        self._keystream = bytearray(max_chunk + BLOCK - 1)  # update_into needs len(data) + 15
+        self._counter_bytes = memoryview(self._counters).cast("B")
+        self._keystream = bytearray(self._piece + BLOCK - 1)  # update_into needs len(data) + 15
         self._keystream_u8 = np.frombuffer(self._keystream, dtype=np.uint8)
         self._ecb: CipherContext | None = None
         self._next_block = 1
@@ -93,13 +102,15 @@ class WinZipCtr:
             raise RuntimeError("chunk after a partial chunk, or before start()")
         if size > self._max_chunk:
             raise ValueError("chunk larger than the buffers")
-        blocks = -(-size // BLOCK)
-        counters = self._counters[:blocks]
-        np.add(self._offsets[:blocks], np.uint64(self._next_block), out=counters[:, 0])
-        self._ecb.update_into(memoryview(counters).cast("B"), self._keystream)
         target = np.frombuffer(data, dtype=np.uint8)
-        np.bitwise_xor(target, self._keystream_u8[:size], out=target)
-        self._next_block += blocks
+        for start in range(0, size, self._piece):
+            length = min(self._piece, size - start)
+            blocks = -(-length // BLOCK)
+            np.add(self._offsets[:blocks], np.uint64(self._next_block), out=self._counters[:blocks, 0])
+            self._ecb.update_into(self._counter_bytes[:blocks * BLOCK], self._keystream)
+            piece = target[start:start + length]
+            np.bitwise_xor(piece, self._keystream_u8[:length], out=piece)
+            self._next_block += blocks
         if size % BLOCK:
             self._finished = True  # only an entry's last chunk may be partial
 

@@ -85,7 +85,7 @@ def _write(path: Path, entries: list[ZipEntry], **options: object) -> aeszip.Zip
 
 
 def _no_worker_left() -> bool:
-    return not any(thread.name == "aeszip-encrypt" for thread in threading.enumerate())
+    return not any(thread.name.startswith("aeszip") for thread in threading.enumerate())
 
 
 # --- opens with 7-Zip and pyzipper ------------------------------------------------------------------
