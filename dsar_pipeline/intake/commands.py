@@ -67,6 +67,7 @@ def _summary(ticket: Any, verification: Any, deadline: Any, today: Any) -> dict[
         "language": ticket.language,
         "received_date": deadline.received_date.isoformat(),
         "due_date": deadline.due_date.isoformat(),
+        "due_basis": "notice_promise" if deadline.bound_by_promise else "gdpr_art_12_3",
         "days_left": deadline.days_left(today),
         "verification": {
             "status": verification.status.value,
@@ -75,6 +76,10 @@ def _summary(ticket: Any, verification: Any, deadline: Any, today: Any) -> dict[
         },
         "ticket": _ticket_view(ticket),
     }
+
+
+_DUE_BASIS = {"notice_promise": "the notice's promised answer period",
+              "gdpr_art_12_3": "one month, GDPR Art. 12(3)"}
 
 
 def _print_human(summary: dict[str, Any], profile: Any) -> None:
@@ -93,7 +98,8 @@ def _print_human(summary: dict[str, Any], profile: Any) -> None:
         ("request type", summary["request_type"]),
         ("language", summary["language"]),
         ("received", f"{summary['received_date']} ({profile.time_zone})"),
-        ("due", f"{summary['due_date']} ({summary['days_left']} days left)"),
+        ("due", f"{summary['due_date']} ({summary['days_left']} days left; "
+                f"{_DUE_BASIS[summary['due_basis']]})"),
         ("identities", identities),
         ("delivery", f"link to {contacts['email']}; passphrase SMS to {contacts.get('phone') or '-'}"),
         ("evidence", evidence_text),

@@ -12,6 +12,11 @@ of Art. 12(3) is computed under Regulation 1182/71 (time limits of EU acts):
 The day of receipt is the calendar date in the controller's time zone (a ticket stamped
 22:30 UTC on 1 March was received on 2 March in Tallinn and in Riga).
 
+A controller's notice may promise less than the statutory month ("within 30 calendar days"). The
+promise binds it, so the due date is the earlier of the two. A promised number of days is counted
+as Art. 3(1) counts (from the day after receipt) and is not moved to a working day: the notice
+promised that day, and answering early is always allowed, answering late is not.
+
 The period may be extended once by up to two further months (Art. 12(3)) when the controller
 tells the person, with the reasons, within the first month. The extended period is counted from
 the same day of receipt (received + 1 + n months), then moved to a working day.
@@ -88,7 +93,11 @@ class Extension:
 
 @dataclass(frozen=True)
 class Deadline:
-    """The deadline of one request, in the controller's country."""
+    """The deadline of one request, in the controller's country.
+
+    ``due_date`` is the date that binds: the earlier of ``statutory_due_date`` (one month, Art.
+    12(3)) and ``promised_due_date`` (what the controller's notice promises, when it promises).
+    """
 
     received_date: date
     due_date: date
@@ -96,6 +105,14 @@ class Deadline:
     extension: Extension | None = None
     extended_due_date: date | None = None
     max_extension_months: int = 2
+    statutory_due_date: date | None = None
+    promised_due_date: date | None = None
+
+    @property
+    def bound_by_promise(self) -> bool:
+        """True when the notice's promise, not the statutory month, sets the due date."""
+        return self.promised_due_date is not None and self.promised_due_date == self.due_date \
+            and self.promised_due_date != self.statutory_due_date
 
     @property
     def effective_due_date(self) -> date:
@@ -136,19 +153,31 @@ def compute_deadline(
     country: str,
     months: int = 1,
     max_extension_months: int = 2,
+    promised_days: int | None = None,
 ) -> Deadline:
-    """The deadline for a request received at ``received_at`` by a controller in ``country``."""
+    """The deadline for a request received at ``received_at`` by a controller in ``country``.
+
+    ``promised_days``: the notice's promise in calendar days, when it makes one; the due date is
+    then the earlier of the promise and the statutory period.
+    """
+    if promised_days is not None and promised_days < 1:
+        raise DeadlineError("a promised answer period is at least one day")
     day = received_date(received_at, time_zone)
+    statutory = period_end(day, months, country)
+    promised = day + timedelta(days=promised_days) if promised_days is not None else None
     return Deadline(
         received_date=day,
-        due_date=period_end(day, months, country),
+        due_date=min(statutory, promised) if promised is not None else statutory,
         country=country,
         max_extension_months=max_extension_months,
+        statutory_due_date=statutory,
+        promised_due_date=promised,
     )
 
 
 def deadline_for_ticket(ticket_received_at: datetime, controller_id: str) -> Deadline:
-    """The deadline using the controller profile's country, time zone and month counts."""
+    """The deadline using the controller profile's country, time zone, month counts and the notice's
+    promised answer period."""
     from ..profiles import load_profile
 
     profile = load_profile(controller_id)
@@ -158,6 +187,7 @@ def deadline_for_ticket(ticket_received_at: datetime, controller_id: str) -> Dea
         country=profile.country,
         months=profile.answer_deadline_months,
         max_extension_months=profile.extension_months,
+        promised_days=profile.answer_promise.days,
     )
 
 

@@ -18,7 +18,7 @@ from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 PROFILE_DIR = Path(__file__).resolve().parent
 """Directory holding ``<controller id>.yaml`` files."""
@@ -41,11 +41,49 @@ class SupervisoryAuthority(BaseModel):
 
     model_config = ConfigDict(extra="allow", frozen=True)
 
-    name: str = Field(min_length=1)
+    name: str | dict[Language, str] = Field(min_length=1, description="one name, or its name in each letter language")
     url: str = Field(min_length=1)
     email: str | None = None
     address: str | None = None
     phone: str | None = None
+
+    def name_in(self, language: Language) -> str:
+        """The authority's name as a letter in ``language`` gives it (its own name in that language)."""
+        if isinstance(self.name, str):
+            return self.name
+        return self.name.get(language) or self.name.get("en") or next(iter(self.name.values()))
+
+
+class PromisedExtension(BaseModel):
+    """The notice's own rule for extending its answer period (it may only restate Art. 12(3))."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    months: int = Field(ge=1, le=2)
+    notice: str = Field(min_length=1, description="the notice's section stating the rule")
+    quote: str | None = None
+
+
+class AnswerPromise(BaseModel):
+    """What the notice promises about answering a request.
+
+    Why it is typed here and not only in the letter: the promise shortens the deadline the intake
+    computes. A notice that says "within 30 calendar days" binds the controller to answer before
+    the statutory month ends for a request of 2 March (31 days); the earlier date is the due date.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    days: int | None = Field(default=None, ge=1, le=31, description="calendar days after the day of receipt")
+    notice: str | None = Field(default=None, min_length=1)
+    quote: str | None = None
+    extension: PromisedExtension | None = None
+
+    @model_validator(mode="after")
+    def _sourced(self) -> AnswerPromise:
+        if self.days is not None and not self.notice:
+            raise ValueError("a promised answer period needs the notice section that promises it")
+        return self
 
 
 class ControllerProfile(BaseModel):
@@ -61,7 +99,7 @@ class ControllerProfile(BaseModel):
     languages: tuple[Language, ...] = Field(min_length=1)
     answer_deadline_months: int = Field(default=1, ge=1, le=1)
     extension_months: int = Field(default=2, ge=0, le=2)
-    promised_answer_days: int | None = Field(default=None, ge=1, le=31)
+    answer_promise: AnswerPromise = Field(default_factory=AnswerPromise)
     signed_requests_required: bool = False
     supervisory_authority: SupervisoryAuthority
     # Which of the five systems this controller runs: only these are searched for its requests.
@@ -137,10 +175,12 @@ def load_profile(controller_id: str) -> ControllerProfile:
 __all__ = [
     "ALL_SYSTEMS",
     "PROFILE_DIR",
+    "AnswerPromise",
     "ControllerProfile",
     "Country",
     "Language",
     "ProfileError",
+    "PromisedExtension",
     "SupervisoryAuthority",
     "SystemName",
     "is_valid_controller_id",

@@ -145,7 +145,63 @@ def test_only_one_extension():
 def test_deadline_from_profile():
     deadline = deadline_for_ticket(utc(2026, 10, 18, 10), "kilowats-lv")
     assert (deadline.country, deadline.due_date) == ("LV", date(2026, 11, 19))
-    assert deadline_for_ticket(utc(2026, 10, 18, 10), "enefit-ee").due_date == date(2026, 11, 18)
+    # Enefit AS's notice promises an answer within 30 calendar days: 17 Nov, a day before the month ends.
+    enefit = deadline_for_ticket(utc(2026, 10, 18, 10), "enefit-ee")
+    assert (enefit.statutory_due_date, enefit.due_date) == (date(2026, 11, 18), date(2026, 11, 17))
+    assert enefit.bound_by_promise
+
+
+@pytest.mark.parametrize(
+    ("received_at", "zone", "promised", "expected_due", "by_promise"),
+    [
+        # 2 March: the statutory month ends on 2 April (31 days); the 30-day promise on 1 April.
+        (utc(2026, 3, 2, 10), EE, 30, date(2026, 4, 1), True),
+        # 2 February: the month has 28 days, shorter than the promise, so the statutory date binds.
+        (utc(2026, 2, 2, 10), EE, 30, date(2026, 3, 2), False),
+        # 10 Jan + 30 = Monday 9 Feb 2026, a day before the month ends ...
+        (utc(2026, 1, 10, 10), LV, 30, date(2026, 2, 9), True),
+        # ... 3 April 2026 + 30 = Sunday 3 May; the promise binds on that day, not Monday 4 May.
+        (utc(2026, 4, 3, 10), EE, 30, date(2026, 5, 3), True),
+        # received just after local midnight: days count from the local date (2 March in Tallinn).
+        (utc(2026, 3, 1, 22, 30), EE, 30, date(2026, 4, 1), True),
+    ],
+)
+def test_the_notice_promise_binds_when_earlier(received_at, zone, promised, expected_due, by_promise):
+    deadline = compute_deadline(received_at, **zone, promised_days=promised)
+    assert deadline.due_date == expected_due
+    assert deadline.due_date == min(deadline.statutory_due_date, deadline.promised_due_date)
+    assert deadline.bound_by_promise is by_promise
+
+
+def test_a_promise_ending_on_a_weekend_is_not_moved():
+    # 3 April 2026 + 30 days = Sunday 3 May; the statutory month ends Monday 4 May (moved from Sunday 3 May
+    # in Estonia). The promise is the earlier date and stays on the Sunday.
+    deadline = compute_deadline(utc(2026, 4, 3, 10), **EE, promised_days=30)
+    assert deadline.promised_due_date == date(2026, 5, 3) and not is_working_day(deadline.due_date, "EE")
+    assert deadline.statutory_due_date == date(2026, 5, 4)
+
+
+def test_extension_under_a_promise_is_decided_by_the_promised_date():
+    deadline = compute_deadline(utc(2026, 3, 2, 10), **EE, promised_days=30)
+    with pytest.raises(DeadlineError, match="within the first month"):
+        deadline.extend(2, [ExtensionReason.COMPLEXITY], decided_on=date(2026, 4, 2))
+    extended = deadline.extend(2, [ExtensionReason.COMPLEXITY], decided_on=date(2026, 4, 1))
+    assert extended.effective_due_date == date(2026, 6, 2)
+
+
+def test_a_promise_of_zero_days_is_refused():
+    with pytest.raises(DeadlineError, match="at least one day"):
+        compute_deadline(utc(2026, 3, 2, 10), **EE, promised_days=0)
+
+
+@pytest.mark.parametrize("controller", ["enefit-ee", "set-lv"])
+def test_profiles_promising_30_days_use_it(controller: str) -> None:
+    from dsar_pipeline.profiles import load_profile
+
+    promise = load_profile(controller).answer_promise
+    assert promise.days == 30 and promise.notice
+    deadline = deadline_for_ticket(utc(2026, 3, 2, 10), controller)
+    assert deadline.due_date == date(2026, 4, 1)
 
 
 @pytest.mark.parametrize(("now", "expected"), [

@@ -78,7 +78,9 @@ def test_register_adds_the_ticket_group(tmp_path, capsys):
     assert args.func(args) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["controller"] == "enefit-ee"
-    assert out["received_date"] == "2026-03-02" and out["due_date"] == "2026-04-02"
+    # Enefit AS's notice promises 30 calendar days: 1 April, a day before the statutory month ends.
+    assert out["received_date"] == "2026-03-02" and out["due_date"] == "2026-04-01"
+    assert out["due_basis"] == "notice_promise"
     assert out["request_id"].startswith("r-") and len(out["request_id"]) == 28
     assert out["verification"] == {
         "status": "needs_manual_verification",
@@ -92,7 +94,8 @@ def test_check_human_output(tmp_path, capsys):
     path.write_text(json.dumps(BASE_TICKET))
     assert main(["check", str(path)]) == 0
     out = capsys.readouterr().out
-    assert "ticket OK" in out and "2026-04-02" in out and "Europe/Tallinn" in out
+    assert "ticket OK" in out and "2026-04-01" in out and "Europe/Tallinn" in out
+    assert "the notice's promised answer period" in out
 
 
 def test_unknown_controller_for_example_is_one_line(capsys):
