@@ -17,30 +17,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from connectors.categories import CATEGORIES
 from dsar_pipeline.export import consumption
+from dsar_pipeline.export import dictionary_language as language_of
 from dsar_pipeline.export.streams import TextSink, staged_binary
-from dsar_pipeline.export.tables import RULE_TEXT, TablePlan, column_description
+from dsar_pipeline.export.tables import TablePlan, column_description
 from dsar_pipeline.export.values import schema_for, type_label
 from dsar_pipeline.package.staging import Staging
+from dsar_pipeline.report import labels
 
 FORMAT = "dsar-export/1"
 DICTIONARY_JSON = "export/data-dictionary.json"
 DICTIONARY_CSV = "export/data-dictionary.csv"
 SCHEMA_DRAFT = "https://json-schema.org/draft/2020-12/schema"
 SERIES_CATEGORY = "user.energy.consumption_series"
-CSV_CONVENTIONS = {
-    "encoding": "UTF-8 without byte order mark",
-    "format": "RFC 4180: comma-separated, header row, CRLF line ends, double quotes around fields that need them "
-              "(the consumption file quotes every text field)",
-    "null": "empty field",
-    "booleans": "true / false",
-    "dates": "ISO 8601: YYYY-MM-DD; times with their UTC offset, UTC written with Z",
-    "decimals": "decimal point, no thousands separator, exact (money and kWh are never rounded by the export)",
-    "nested": "lists and objects (e.g. chat transcripts) as JSON text",
-    "types": "string, integer, number, decimal (exact, as text), boolean, date, date-time, json (array|object); "
-             "a|b when values of both kinds occur; empty when the column holds no value for you",
-}
 
 
 def schema_path(system: str) -> str:
@@ -61,12 +50,23 @@ class TableResult:
     absent: set[str] = field(default_factory=set)  # columns some record did not carry (empty CSV cell)
 
 
-def column_entry(plan: TablePlan, column: str, kinds: set[str], absent: bool = False) -> dict[str, Any]:
+def column_entry(plan: TablePlan, column: str, kinds: set[str], absent: bool = False,
+                 language: str = "en") -> dict[str, Any]:
+    """One column: its machine name, type and category key, and in `language` its label (the report's),
+    description and category name."""
     category = plan.categories[column]
     type_name, nullable = type_label(kinds)
     nullable = nullable or absent
-    return {"name": column, "description": column_description(column, category), "type": type_name,
-            "nullable": nullable, "category": category, "category_label": CATEGORIES.get(category, category)}
+    label = labels.field_label(plan.system, plan.source, column, language)
+    category_label = language_of.category_label(category, language)
+    if labels.base_language(language) == "en":
+        description = column_description(column, category)
+    elif label.casefold() in category_label.casefold():
+        description = category_label[:1].upper() + category_label[1:]
+    else:
+        description = f"{label} ({category_label})"
+    return {"name": column, "label": label, "description": description, "type": type_name,
+            "nullable": nullable, "category": category, "category_label": category_label}
 
 
 def system_schema(system: str, title: str, tables: list[TableResult], series: bool) -> dict[str, Any]:
@@ -109,38 +109,46 @@ def system_schema(system: str, title: str, tables: list[TableResult], series: bo
             "additionalProperties": False, "$defs": defs}
 
 
-def consumption_entry(rows: int) -> list[dict[str, Any]]:
+def consumption_entry(rows: int, language: str = "en") -> list[dict[str, Any]]:
     """The consumption files' entries: fixed columns of Regulation (EU) 2023/1162's object."""
     columns = []
     for name in consumption.COLUMNS:
         category = "user.energy.metering_point_id" if name == "metering_point_eic" else SERIES_CATEGORY
-        columns.append({"name": name, "description": consumption.DESCRIPTIONS[name],
+        description = language_of.text("consumption_columns", name, language)
+        columns.append({"name": name, "label": description, "description": description,
                         "type": consumption.TYPES.get(name, "string"), "nullable": False, "category": category,
-                        "category_label": CATEGORIES[category]})
+                        "category_label": language_of.category_label(category, language)})
     entry = {"path": consumption.CSV_PATH, "system": "avp", "source": "consumption", "rows": rows,
-             "description": "validated historical data (Regulation (EU) 2023/1162): one row per interval",
-             "columns": columns}
+             "title": labels.source_title("avp", "meter_data", language),
+             "description": language_of.text("consumption_files", "csv", language), "columns": columns}
     parquet = {**entry, "path": consumption.PARQUET_PATH,
-               "description": "the same rows as Parquet: times as timestamp (UTC), quantity as decimal(12,3)"}
+               "description": language_of.text("consumption_files", "parquet", language)}
     return [entry, parquet]
 
 
 def dictionary(tables: list[TableResult], json_files: Mapping[str, str], series_rows: int | None,
-               left_out: list[dict[str, Any]]) -> dict[str, Any]:
+               left_out: list[dict[str, Any]], language: str = "en") -> dict[str, Any]:
+    """The data dictionary; its human-readable parts in `language` (the request's), the keys as they are."""
     files = []
     for table in tables:
-        if table.plan.left_out:
+        plan = table.plan
+        if plan.left_out:
             continue
-        files.append({"path": table.plan.csv_path, "system": table.plan.system, "source": table.plan.source,
-                      "description": table.plan.description or table.plan.source, "rows": table.rows,
-                      "columns": [column_entry(table.plan, c, table.kinds.get(c, set()), c in table.absent)
-                                  for c in table.plan.columns]})
+        description = labels.source_description(plan.system, plan.source, language)
+        files.append({"path": plan.csv_path, "system": plan.system, "source": plan.source,
+                      "title": labels.source_title(plan.system, plan.source, language),
+                      "description": description or plan.description or plan.source, "rows": table.rows,
+                      "columns": [column_entry(plan, c, table.kinds.get(c, set()), c in table.absent, language)
+                                  for c in plan.columns]})
     if series_rows is not None:
-        files.extend(consumption_entry(series_rows))
-    return {"format": FORMAT, "rules": RULE_TEXT, "csv": CSV_CONVENTIONS,
-            "json": [{"path": json_path(s), "system": s, "title": t, "schema": schema_path(s)}
+        files.extend(consumption_entry(series_rows, language))
+    return {"format": FORMAT, "language": labels.base_language(language),
+            "rules": language_of.section("rules", language), "csv": language_of.section("csv", language),
+            "json": [{"path": json_path(s), "system": s,
+                      "title": labels.system_title(s, language) or t, "schema": schema_path(s)}
                      for s, t in json_files.items()],
-            "files": files, "left_out": left_out}
+            "files": files,
+            "left_out": [{**entry, "reason": language_of.reason(entry["reason"], language)} for entry in left_out]}
 
 
 def write_dictionary(staging: Staging, content: dict[str, Any]) -> list[str]:
@@ -148,10 +156,10 @@ def write_dictionary(staging: Staging, content: dict[str, Any]) -> list[str]:
         out.write(json.dumps(content, ensure_ascii=False, indent=2).encode("utf-8"))
     with staged_binary(staging, DICTIONARY_CSV) as out:
         writer = csv.writer(TextSink(out))
-        writer.writerow(["file", "column", "description", "type", "nullable", "category", "category_label"])
+        writer.writerow(["file", "column", "label", "description", "type", "nullable", "category", "category_label"])
         for entry in content["files"]:
             for column in entry["columns"]:
-                writer.writerow([entry["path"], column["name"], column["description"], column["type"],
+                writer.writerow([entry["path"], column["name"], column["label"], column["description"], column["type"],
                                  "true" if column["nullable"] else "false", column["category"],
                                  column["category_label"]])
     return [DICTIONARY_JSON, DICTIONARY_CSV]

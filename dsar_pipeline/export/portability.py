@@ -63,13 +63,15 @@ class ExportSummary:
 
 
 def write_export(records: Iterable[Record], staging: Staging, *, systems: Mapping[str, str],
-                 zones: Mapping[str, str] | None = None, declarations: Declarations | None = None) -> ExportSummary:
+                 zones: Mapping[str, str] | None = None, declarations: Declarations | None = None,
+                 language: str = "en") -> ExportSummary:
     """Write the portability export of `records` (the released records of one person) into `staging`.
 
     `systems`: every system searched (system -> title), in the order the files should list them; a
     system without records still gets its (empty) JSON file, saying it held nothing exportable.
     `zones`: metering point EIC -> IANA zone, when known beyond what the records say.
     `declarations`: system -> its sources, instead of the connectors' own declarations (tests).
+    `language`: the request's; the data dictionary's human-readable parts are written in it.
     """
     summary = ExportSummary()
     groups: dict[str, dict[str, list[Record]]] = {name: {} for name in systems}
@@ -100,8 +102,9 @@ def write_export(records: Iterable[Record], staging: Staging, *, systems: Mappin
         results = _write_system(staging, system, titles[system], [(s, sources[s]) for s in order],
                                 declared or {}, system in series_systems and summary.series.rows > 0, summary)
         tables.extend(results)
-    summary.files.extend(write_dictionary(staging, dictionary(tables, titles, summary.series.rows
-                                                              if summary.series.files else None, summary.left_out)))
+    series_rows = summary.series.rows if summary.series.files else None
+    content = dictionary(tables, titles, series_rows, summary.left_out, language=language)
+    summary.files.extend(write_dictionary(staging, content))
     return summary
 
 

@@ -42,6 +42,19 @@ STAFF = "third_party.staff"
 THIRD_PARTY = "third_party."
 TRANSCRIPT = "user.content.chat_transcript"
 AGENT_LABEL = "customer service agent"
+# The neutral label in the languages of the package (the letter's and the report's), for the
+# recordings' metadata files: the person reads them too.
+AGENT_LABELS = {"en": AGENT_LABEL, "et": "klienditeenindaja", "lv": "klientu apkalpošanas speciālists",
+                "ru": "специалист по обслуживанию клиентов"}
+REDACTED_NOTES = {
+    "en": "Art. 15(4): agent identity replaced by a neutral label, agent names masked, other people's data removed",
+    "et": "IKÜM art 15 lg 4: teenindaja isik on asendatud üldise märkega, teenindajate nimed on varjatud, teiste "
+          "isikute andmed on eemaldatud",
+    "lv": "VDAR 15. panta 4. punkts: speciālista identitāte aizstāta ar vispārīgu apzīmējumu, speciālistu vārdi "
+          "aizklāti, citu personu dati izņemti",
+    "ru": "Ст. 15(4) GDPR: личность специалиста заменена нейтральным обозначением, имена специалистов скрыты, "
+          "данные других лиц удалены",
+}
 AGENT_SPEAKER = "agent"
 OTHER_SPEAKER = "other person"
 MASK = "[agent]"
@@ -163,8 +176,22 @@ def _is_agent(speaker: str, agent_terms: set[str]) -> bool:
     return folded.startswith(ROLE_WORDS) or any(term and term in folded for term in agent_terms)
 
 
-def redact_record(record: Record, withheld: Withheld | None = None) -> Record:
-    """A copy of `record` without other people's data (see the module docstring); counts into `withheld`."""
+def _base(language: str | None) -> str:
+    base = (language or "en").split("-")[0].split("_")[0].lower()
+    return base if base in AGENT_LABELS else "en"
+
+
+def agent_label(language: str | None) -> str:
+    """The neutral agent label in `language` (`et`, `et-EE` ...); English for any other."""
+    return AGENT_LABELS[_base(language)]
+
+
+def redact_record(record: Record, withheld: Withheld | None = None, *, label: str = AGENT_LABEL) -> Record:
+    """A copy of `record` without other people's data (see the module docstring); counts into `withheld`.
+
+    `label` replaces an agent's identity: the English `AGENT_LABEL` unless the caller writes for a
+    reader of another language (`agent_label`).
+    """
     tally = withheld if withheld is not None else Withheld()
     staff_values = [v for k, v in record.fields.items() if record.categories.get(k) == STAFF and isinstance(v, str)]
     transcripts = [k for k, c in record.categories.items() if c == TRANSCRIPT and k in record.fields]
@@ -186,7 +213,7 @@ def redact_record(record: Record, withheld: Withheld | None = None) -> Record:
     for name, value in record.fields.items():
         category = record.categories.get(name, "")
         if category == STAFF:
-            fields[name] = AGENT_LABEL if value is not None else None
+            fields[name] = label if value is not None else None
             tally.add(AGENT_IDENTITY, int(value is not None))
         elif category.startswith(THIRD_PARTY):
             tally.add(THIRD_PARTY_DATA, int(value is not None))
@@ -284,14 +311,18 @@ def audio_extension(attachment: Attachment) -> str:
 
 def write_recordings(records: Iterable[Record], staging: Staging,
                      copy_audio: Callable[[Attachment, BinaryIO], Any], *,
-                     system: str = RECORDINGS_SYSTEM, attempts: int = 2) -> RecordingsSummary:
+                     system: str = RECORDINGS_SYSTEM, attempts: int = 2,
+                     language: str | None = None) -> RecordingsSummary:
     """Each call of `system`: its audio streamed by `copy_audio` into the staging, then its redacted metadata.
 
     `copy_audio(attachment, sink)` writes the object's bytes to `sink` (e.g.
     `RecordingsConnector.copy_attachment`); the staged size must equal `attachment.size`. The staged
     file cannot be rewound (it is encrypted as it is written), so a copy that fails midway is
     abandoned (the staging discards it) and the copy starts again in a new file, `attempts` times.
+    `language`: the request's language; the agent's neutral label in the metadata files is written
+    in it (`agent_label`). Without it the label stays English, as before.
     """
+    label = agent_label(language)
     summary = RecordingsSummary()
     seen: set[str] = set()
     for record in records:
@@ -301,7 +332,7 @@ def write_recordings(records: Iterable[Record], staging: Staging,
         if stem in seen:
             continue
         seen.add(stem)
-        redacted = redact_record(record, summary.withheld)
+        redacted = redact_record(record, summary.withheld, label=label)
         audio: dict[str, Any] | None = None
         if record.attachment is not None:
             name = f"{RECORDINGS_DIR}/{stem}.{audio_extension(record.attachment)}"
@@ -313,8 +344,7 @@ def write_recordings(records: Iterable[Record], staging: Staging,
             summary.audio_bytes += staged
             summary.files.append(name)
             audio = {"file": name.rsplit("/", 1)[1], "media_type": record.attachment.media_type, "size_bytes": staged}
-        metadata = {"call_id": stem, "audio": audio, "redacted": "Art. 15(4): agent identity replaced by a neutral "
-                    "label, agent names masked, other people's data removed",
+        metadata = {"call_id": stem, "audio": audio, "redacted": REDACTED_NOTES[_base(language)],
                     "fields": {k: json_value(v) for k, v in redacted.fields.items()}}
         name = f"{RECORDINGS_DIR}/{stem}.json"
         with staging.create(name) as sink:

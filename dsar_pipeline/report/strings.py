@@ -1,7 +1,7 @@
 """The readable report's headings and short texts in the four languages of the letters.
 
 Kept here as a small table rather than gettext catalogues: about thirty strings, reviewed together.
-The data itself (field names, values, the systems' own source descriptions) is shown as held.
+The names of systems, tables, fields and enumeration values are in `labels.yaml` (`labels`).
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "no": "no",
         "rows_cut": "Only the first {shown} of {total} rows are shown; all of them are in the export.",
         "withheld": "Names of our staff and data about other people are not shown (Art. 15(4) GDPR).",
+        "times_note": "Times are local time in the time zone {zone}.",
         "empty": "—",
     },
     "et": {
@@ -75,6 +76,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "rows_cut": "Näidatud on esimesed {shown} rida {total}-st; kõik on ekspordis olemas.",
         "withheld": "Meie töötajate nimesid ja teiste isikute andmeid ei näidata (isikuandmete kaitse üldmääruse "
                     "art 15 lg 4).",
+        "times_note": "Kellaajad on kohaliku aja järgi (ajavöönd {zone}).",
         "empty": "—",
     },
     "lv": {
@@ -108,6 +110,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "no": "nē",
         "rows_cut": "Parādītas pirmās {shown} rindas no {total}; visas ir eksportā.",
         "withheld": "Mūsu darbinieku vārdi un citu personu dati netiek rādīti (VDAR 15. panta 4. punkts).",
+        "times_note": "Laiki norādīti vietējā laikā (laika josla {zone}).",
         "empty": "—",
     },
     "ru": {
@@ -143,6 +146,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "no": "нет",
         "rows_cut": "Показаны первые {shown} строк из {total}; все они есть в экспорте.",
         "withheld": "Имена наших сотрудников и данные других лиц не показаны (ст. 15(4) GDPR).",
+        "times_note": "Время указано местное (часовой пояс {zone}).",
         "empty": "—",
     },
 }
