@@ -15,7 +15,8 @@ $(STAMP): pyproject.toml harness/pyproject.toml
 	@mkdir -p $(dir $(INSTALL_LOG))
 	@echo "make: installing into $(VENV) (pip's output: $(INSTALL_LOG)) ..."
 	@{ $(BIN)/python -m pip install --quiet --upgrade pip \
-	   && $(BIN)/python -m pip install --quiet -e '.[dev,harness]' -e ./harness; } >$(INSTALL_LOG) 2>&1 \
+	   && $(BIN)/python -m pip install --quiet -e '.[dev,harness]' -e ./harness \
+	   && $(BIN)/python -m pip install --quiet --no-deps 'fideslang==3.1.4'; } >$(INSTALL_LOG) 2>&1 \
 	  || { grep -v "^WARNING: Location '.*' is ignored" $(INSTALL_LOG) | tail -n 30 >&2; \
 	       echo "make: install failed; pip's whole output is in $(INSTALL_LOG)" >&2; exit 1; }
 	@touch $(STAMP)
@@ -32,8 +33,12 @@ test: install check-system
 	$(BIN)/lint-imports --no-logo --no-cache
 	$(BIN)/python -m pytest -n 2 --dist loadfile -q -p no:cacheprovider
 
-## the Debian packages some tests drive; those tests skip with a reason where they are missing
+## the Debian packages some tests drive; those tests skip with a reason where they are missing.
+## Pango and DejaVu are the pipeline's own (WeasyPrint prints the PDF letter): without them packaging fails.
+PDF_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core
 check-system:
+	@for p in $(PDF_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" \
+	  || echo "make test: $$p missing (apt-get install $(PDF_PACKAGES)): the PDF letter cannot be printed, packaging fails"; done
 	@command -v 7zz >/dev/null || echo "make test: 7zz missing (apt-get install 7zip): the 7-Zip package tests will be skipped"
 	@test -x /usr/bin/chromium || echo "make test: /usr/bin/chromium missing (apt-get install chromium chromium-driver): the browser test will be skipped"
 

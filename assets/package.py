@@ -45,7 +45,8 @@ def portability_export(context: dg.AssetExecutionContext, work: WorkStoreResourc
 
     try:
         return per_request(context, inputs, step, describe=lambda c: {
-            "files": c.files, "records": c.records, "complete": c.complete, "withheld": c.withheld})
+            "files": c.files, "records": c.records, "complete": c.complete, "withheld": c.withheld,
+            "letter_pdf": c.letter_pdf})
     finally:
         recordings.close()
 

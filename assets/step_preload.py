@@ -10,7 +10,8 @@ On a 2-core machine that is seconds per request on the critical path.
 So this module imports the instance's configured classes (named in `$DAGSTER_HOME/dagster.yaml`,
 read but not connected: no SQLite or PostgreSQL connection may cross a fork) and the path library
 the instance's state storage scans entry points for (~0.3 s a worker), every configured system's
-connector module, and the package and delivery modules; fills the caches of the controllers'
+connector module, and the package and delivery modules (the letter's PDF with WeasyPrint and its
+seal with pyHanko among them); fills the caches of the controllers'
 profiles and the letter's strings and templates (YAML parsing, ~0.1 s a step); and creates
 (without any network call) one S3 and one KMS client on boto3's default session and one through the
 recordings connector's shared loader, so that the forked workers find the service models parsed.
@@ -35,6 +36,7 @@ STEP_MODULES = (
     "dsar_pipeline.package.assemble", "dsar_pipeline.export.portability", "dsar_pipeline.report.render",
     "dsar_pipeline.export.consumption", "dsar_pipeline.export.redaction", "dsar_pipeline.formats.cdoc",
     "dsar_pipeline.letter", "dsar_pipeline.audit.trail", "dsar_pipeline.signatures.verification",
+    "dsar_pipeline.letter.seal", "weasyprint",  # the letter's PDF and its seal: ~0.9 s of imports a step
     "pandas", "pyarrow.parquet", "pyarrow.csv", "httpx", "holidays", "upath",
 )
 

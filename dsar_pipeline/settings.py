@@ -60,6 +60,21 @@ def trust_anchors_dir() -> Path | None:
     return Path(raw) if raw else None
 
 
+LETTER_SEAL_DIR = "DSAR_LETTER_SEAL_DIR"
+"""Directory of the controllers' e-seals for the PDF letter: ``<controller id>.crt.pem``,
+``<controller id>.key.pem`` and (optional) ``<controller id>.chain.pem`` (the issuing CAs)."""
+
+
+def letter_seal_dir() -> Path | None:
+    """The configured e-seal directory, or None when ``DSAR_LETTER_SEAL_DIR`` is unset or blank.
+
+    Unset means "no sealed PDF letter": production refuses to start that way (``PRODUCTION_REQUIRED``);
+    the embedded default then ships the HTML letter alone and says so (the harness sets it for the demo).
+    """
+    raw = (os.environ.get(LETTER_SEAL_DIR) or "").strip()
+    return Path(raw) if raw else None
+
+
 SETTINGS: dict[str, str] = {
     "DSAR_ENV": "embedded (sandbox systems, SQLite Dagster storage) or production",
     "DSAR_BILLING_DATABASE_URL": "SQLAlchemy URL of the billing database (sqlite:///… or postgresql+psycopg://…)",
@@ -110,6 +125,8 @@ OWN_SETTINGS: dict[str, str] = {
     "DSAR_LOCAL_KEY_FILE": "key-encryption key file when no KMS key is set (created 0600)",
     "DSAR_WORK_DIR": "folder of encrypted intermediates in the embedded default",
     "DSAR_TRUST_ANCHORS_DIR": "PEM CA certificates trusted for eID-signed requests",
+    "DSAR_LETTER_SEAL_DIR": "the controllers' e-seals sealing the PDF letter (<controller>.crt.pem, .key.pem, "
+                            ".chain.pem); required in production",
     "DSAR_RELEASE_POLICY": "auto_release (default) or always_review when nothing needs review",
     "DSAR_BATCH_SIZE": "most requests one run carries when tickets arrive together (default 50)",
     "DSAR_BATCH_RUNS": "batched runs the deployment runs side by side: the dsar/batch_size limit (default 2)",
@@ -174,7 +191,9 @@ def load_env_file(path: Path, environ: dict[str, str] | None = None) -> dict[str
 PRODUCTION_OWN_SECRETS = ("DSAR_REQUEST_ID_KEY", "DSAR_HELPDESK_CALLBACK_SECRET")
 PRODUCTION_REQUIRED = ("DSAR_KMS_KEY_ID", "DSAR_GATEWAY_API_KEY", "DSAR_AUDIT_DATABASE_URL",
                        "DSAR_AUDIT_SIGNING_KEY_ID", "DSAR_WORK_BUCKET",
-                       "DSAR_VOLT_CLIENT_SECRET", "DSAR_AVP_CLIENT_SECRET", "DSAR_PORTAL_API_KEY")
+                       "DSAR_VOLT_CLIENT_SECRET", "DSAR_AVP_CLIENT_SECRET", "DSAR_PORTAL_API_KEY",
+                       # without it the customer would get an unsealed HTML letter only
+                       "DSAR_LETTER_SEAL_DIR")
 
 
 def check_production_secrets(environ: Mapping[str, str] | None = None) -> list[str]:

@@ -4,6 +4,11 @@
 key, the local key-encryption key file, the audit trail's database and anchor-signing key file)
 with owner-only permissions. Production
 keeps these in its secret store instead (see deploy/).
+
+It also gives every controller an e-seal for the PDF letter (`DSAR_LETTER_SEAL_DIR`), unless the
+environment already names a seal directory: the sandbox's e-seal trust service (`sandbox.eseal`,
+its CA kept under `<home>/sandbox/eseal`) issues one per controller profile into
+`<home>/keys/letter-seal`, so every package of the embedded default carries the sealed PDF.
 """
 
 from __future__ import annotations
@@ -12,7 +17,9 @@ import os
 import secrets
 from pathlib import Path
 
-from dsar_pipeline.settings import load_env_file
+from dsar_pipeline.profiles import list_controllers, load_profile
+from dsar_pipeline.settings import LETTER_SEAL_DIR, load_env_file
+from sandbox.eseal import SandboxEseal, SealHolder
 
 DAGSTER_YAML = """\
 # Embedded default: SQLite storage under this folder (Dagster's default), and nothing that could
@@ -56,4 +63,16 @@ def prepare_home(home: Path) -> dict[str, str]:
     # The embedded default signs audit anchors with the home's key file, not with the sandbox's KMS
     # key: the anchors then still verify (`dsar audit verify`) once the sandbox has stopped.
     values["DSAR_AUDIT_SIGNING_KEY_ID"] = ""
+    if not (os.environ.get(LETTER_SEAL_DIR) or "").strip():
+        values[LETTER_SEAL_DIR] = str(prepare_letter_seals(home))
     return values
+
+
+def prepare_letter_seals(home: Path) -> Path:
+    """Every controller's e-seal from the sandbox's trust service, in `<home>/keys/letter-seal` (kept
+    while still good); returns the directory, the value of `DSAR_LETTER_SEAL_DIR`."""
+    holders = [SealHolder(p.id, p.legal_name, p.registration_number, p.country)
+               for p in map(load_profile, list_controllers())]
+    home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    (home / "keys").mkdir(mode=0o700, exist_ok=True)  # beside the home's other keys, owner only
+    return SandboxEseal(home / "sandbox").write_seals(holders, home / "keys" / "letter-seal")

@@ -11,7 +11,8 @@ COMPLETE = {"DSAR_REQUEST_ID_KEY": "r" * 32, "DSAR_HELPDESK_CALLBACK_SECRET": "h
             "DSAR_AUDIT_SIGNING_KEY_ID": "arn:aws:kms:eu-north-1:1:key/s", "DSAR_WORK_BUCKET": "work",
             "DSAR_KMS_KEY_ID": "arn:aws:kms:eu-north-1:1:key/x", "DSAR_GATEWAY_API_KEY": "gw",
             "DSAR_AUDIT_DATABASE_URL": "postgresql+psycopg://audit@db/audit", "DSAR_VOLT_CLIENT_SECRET": "v",
-            "DSAR_AVP_CLIENT_SECRET": "avp", "DSAR_PORTAL_API_KEY": "p"}
+            "DSAR_AVP_CLIENT_SECRET": "avp", "DSAR_PORTAL_API_KEY": "p",
+            "DSAR_LETTER_SEAL_DIR": "/etc/dsar/letter-seal"}
 
 
 def test_production_without_a_request_id_key_refuses(monkeypatch: pytest.MonkeyPatch) -> None:

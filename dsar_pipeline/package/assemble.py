@@ -1,7 +1,8 @@
 """Assemble one person's response package from what was released to them.
 
 Two stages, so the orchestration can show and re-run them separately:
-`stage_contents` writes the export, the readable report, the recordings and the letter into an
+`stage_contents` writes the export, the readable report, the recordings and the letter (HTML, and
+the same letter as a sealed PDF/A when `DSAR_LETTER_SEAL_DIR` names the controllers' e-seals) into an
 encrypted staging folder; `seal_package` adds the manifest, archives everything as an AES-256 ZIP
 (and a CDOC for ID-card holders) and empties the staging folder. Nothing here touches Dagster.
 """
@@ -9,6 +10,7 @@ encrypted staging folder; `seal_package` adds the manifest, archives everything 
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -29,11 +31,13 @@ from dsar_pipeline.export.redaction import (
     THIRD_PARTY_DATA,
     write_recordings,
 )
-from dsar_pipeline.formats.aeszip import write_staging_as_zip
+from dsar_pipeline.formats.aeszip import staging_entries, write_aes_zip_file
 from dsar_pipeline.formats.cdoc import write_cdoc
 from dsar_pipeline.intake.sealed_tickets import RequestFacts
 from dsar_pipeline.letter import render_letter
+from dsar_pipeline.letter.pdf import render_letter_pdf
 from dsar_pipeline.letter.request_context import request_letter_context
+from dsar_pipeline.letter.seal import LetterSeal, load_seal, seal_pdf
 from dsar_pipeline.package.manifest import MANIFEST_PATH, write_manifest
 from dsar_pipeline.package.staging import StagedFile
 from dsar_pipeline.profiles import load_profile
@@ -41,8 +45,14 @@ from dsar_pipeline.report.render import write_report
 from dsar_pipeline.review.findings import ReviewOutcome, released_records, source_rules
 from dsar_pipeline.sealing.encrypted_staging import EncryptedStaging
 from dsar_pipeline.sealing.keys import KeyProvider
+from dsar_pipeline.settings import LETTER_SEAL_DIR, letter_seal_dir
 
 LETTER_PATH = "letter/letter.html"
+LETTER_PDF_PATH = "letter/letter.pdf"
+"""The same letter as PDF/A-2b, sealed with the controller's e-seal (PAdES), beside the HTML."""
+NO_LETTER_PDF = (f"no PDF letter: {LETTER_SEAL_DIR} is not set, so there is no e-seal to seal it with; "
+                 "the package holds the HTML letter only")
+LOG = logging.getLogger(__name__)
 
 
 class StagingMismatchError(Exception):
@@ -62,6 +72,8 @@ class StagedContents:
     complete: bool = True
     systems: dict[str, dict[str, Any]] = field(default_factory=dict)
     staged: tuple[StagedFile, ...] = ()
+    # "sealed by <the seal certificate's subject>", or why the package has no PDF letter (`NO_LETTER_PDF`)
+    letter_pdf: str = ""
 
 
 @dataclass
@@ -90,25 +102,51 @@ def system_outcomes(results: Mapping[str, SystemResult], released: list[Record])
 def stage_contents(staging: EncryptedStaging, facts: RequestFacts, results: Mapping[str, SystemResult],
                    outcome: ReviewOutcome, *, include_review: Collection[ReviewCause],
                    copy_audio: Callable[[Attachment, BinaryIO], None], today: date | None = None) -> StagedContents:
-    """Export, report, recordings and letter of the released records, into an emptied staging."""
+    """Export, report, recordings and letter (HTML and sealed PDF) of the released records, into an
+    emptied staging. The controller's e-seal is loaded first: a seal directory that lacks it fails
+    the step before anything is written (`SealError`), never a package without its PDF."""
+    seal = _letter_seal(facts.controller)
     staging.remove_all()
     released = released_records(results, outcome, include=include_review)
     profile = load_profile(facts.controller)
     titles = {name: entry.title for name, entry in systems().items() if name in profile.systems}
     outcomes = {name: o for name, o in system_outcomes(results, released).items() if name in profile.systems}
     now = datetime.now(UTC).replace(microsecond=0)
-    export = write_export(released, staging, systems=titles)
+    export = write_export(released, staging, systems=titles, language=facts.language)
     write_report(released, staging, person_language=facts.language, systems_summary=outcomes,
-                 request_id=facts.request_id, generated_at=now, monthly=export.series.monthly)
-    recordings = write_recordings(released, staging, copy_audio)
+                 request_id=facts.request_id, generated_at=now, monthly=export.series.monthly,
+                 time_zone=profile.time_zone)
+    recordings = write_recordings(released, staging, copy_audio, language=facts.language)
     withheld = _withheld(outcome, recordings, unconfirmed=sum(
         1 for ref, cause in outcome.causes.items() if cause not in include_review))
     letter = request_letter_context(facts, results, released, withheld, source_rules(), today, now)
+    html = render_letter(letter)
     with staging.create(LETTER_PATH) as handle:
-        handle.write(render_letter(letter).encode("utf-8"))
+        handle.write(html.encode("utf-8"))
+    letter_pdf = _stage_letter_pdf(staging, html, seal, author=profile.legal_name)
     staged = tuple(staging.files())
     return StagedContents(files=len(staged), records=len(released), withheld=withheld,
-                          complete=not outcome.failed_systems, systems=outcomes, staged=staged)
+                          complete=not outcome.failed_systems, systems=outcomes, staged=staged,
+                          letter_pdf=letter_pdf)
+
+
+def _letter_seal(controller: str) -> LetterSeal | None:
+    """The controller's e-seal from `DSAR_LETTER_SEAL_DIR`; None (said in the log) when it is not set."""
+    directory = letter_seal_dir()
+    if directory is None:
+        LOG.warning(NO_LETTER_PDF)
+        return None
+    return load_seal(directory, controller)
+
+
+def _stage_letter_pdf(staging: EncryptedStaging, html: str, seal: LetterSeal | None, *, author: str) -> str:
+    """Stage the letter's HTML as a sealed PDF/A-2b (`LETTER_PDF_PATH`); returns what was done, for the step's
+    metadata: "sealed by …", or `NO_LETTER_PDF` when there is no seal."""
+    if seal is None:
+        return NO_LETTER_PDF
+    with staging.create(LETTER_PDF_PATH) as handle:
+        handle.write(seal_pdf(render_letter_pdf(html, author=author), seal))
+    return f"sealed by {seal.subject}"
 
 
 def check_staged(found: list[StagedFile], expected: tuple[StagedFile, ...]) -> None:
@@ -166,8 +204,7 @@ def seal_package(staging: EncryptedStaging, facts: RequestFacts, contents: Stage
     if listed != contents.staged:
         raise StagingMismatchError("the manifest does not list exactly the staged files: re-run portability_export")
     path = out_dir / "response.zip"
-    with path.open("wb") as out:
-        write_staging_as_zip(staging, out, passphrase)
+    write_aes_zip_file(staging_entries(staging), path, passphrase)  # all or nothing: never half a package
     cdoc_path = None
     if facts.certificate_der:
         cdoc_path = out_dir / "response.cdoc"

@@ -5,6 +5,7 @@ the household case held for review with nothing of the other adult in the packag
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -17,9 +18,11 @@ from assets.definitions import defs, request_job
 from assets.environments import resource_now
 from assets.status import request_status
 from harness import runner
+from sandbox.eseal import SandboxEseal
 from sandbox.faults import parse_spec
 from sandbox.gateways.outbox import read_outbox
 
+from ..letter.test_letter_pdf import seal_status
 from .conftest import audit_trail, decision, drop, person_ticket, run_ticket
 
 
@@ -55,7 +58,15 @@ def test_full_request_is_delivered_and_the_package_opens(federation, instance) -
         manifest = json.loads(archive.read("manifest.json"))
         assert manifest["request_id"] == request_id and manifest["complete"] is True
         names = set(archive.namelist())
-    assert {"letter/letter.html", "report/report.html", "export/csv/avp/consumption.csv"} <= names
+        letter_pdf = archive.read("letter/letter.pdf")
+    assert {"letter/letter.html", "letter/letter.pdf", "report/report.html", "export/csv/avp/consumption.csv"} <= names
+    assert "letter/letter.pdf" in {entry["path"] for entry in manifest["files"]}  # hashed like every file
+    # the letter as PDF/A, sealed with the e-seal the harness had the sandbox's e-seal CA issue to the controller
+    # (into <home>/keys/letter-seal; the CA is kept under <home>/sandbox)
+    home = Path(os.environ["DSAR_LETTER_SEAL_DIR"]).parents[1]
+    seal = seal_status(letter_pdf, SandboxEseal(home / "sandbox").ca_cert_path)
+    assert seal.bottom_line and seal.coverage.name == "ENTIRE_FILE", seal.pretty_print_details()
+    assert seal.signing_cert.subject.native["organization_name"] == "Enefit AS"
     if shutil.which("7zz"):
         good = subprocess.run(["7zz", "t", f"-p{passphrase}", str(package)], capture_output=True, text=True)
         bad = subprocess.run(["7zz", "t", "-pnot-the-passphrase", str(package)], capture_output=True, text=True)
