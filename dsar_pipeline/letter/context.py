@@ -5,6 +5,10 @@ describes — and derives the tailored parts (purposes, recipients, sources, ret
 processing, transfers) from the profile and from what was actually found, so that a letter lists
 only what concerns this person. ``dsar_pipeline.letter.summary`` builds the found-data parts from
 the connectors' records.
+
+Only printable facts reach the letter: an entry that is our reading (``from_notice: false``) and that
+the DPO has not confirmed is left out by the methods below (``include_unconfirmed=True`` gives them
+too, for the review bundle's "To confirm" list).
 """
 
 from __future__ import annotations
@@ -20,7 +24,20 @@ from connectors.retention_rules import RULES
 
 from ..profiles import ControllerProfile, Language
 from .catalog import SystemName, is_listed
-from .facts import Automated, ControllerFacts, Party, Purpose, Retention, Transfer, facts_of
+from .facts import (
+    Automated,
+    ControllerFacts,
+    NoticeStatement,
+    Pairing,
+    Party,
+    Provenance,
+    Purpose,
+    Retention,
+    StatedNone,
+    StatedNoneTopic,
+    Transfer,
+    facts_of,
+)
 
 SearchStatus = Literal["complete", "failed"]
 WithheldKind = Literal["staff_identity", "other_person", "unconfirmed_match"]
@@ -97,6 +114,8 @@ class LetterContext(BaseModel):
     withheld: dict[WithheldKind, int] = Field(default_factory=dict)
     copy_complete: bool | None = Field(default=None, description="default: complete unless a system failed")
     recordings: int = Field(default=0, ge=0, description="recordings (audio files) in the copy")
+    chats: int = Field(default=0, ge=0, description="chatbot sessions: no audio, their transcripts are in the report")
+    calls_without_audio: int = Field(default=0, ge=0, description="voice calls whose audio is not held")
     contents: frozenset[CopyPart] | None = None
 
     _facts: ControllerFacts = PrivateAttr()
@@ -163,21 +182,66 @@ class LetterContext(BaseModel):
         return frozenset().union(*(s.listed_categories for s in self.systems
                                    if s.records > 0 and (not systems or s.system in systems)))
 
-    def purposes(self) -> list[tuple[str, Purpose]]:
+    def _paired(self, category: str, include_unconfirmed: bool = False) -> tuple[str, ...]:
+        """The purposes tied to ``category``: none while the pairing is our unconfirmed reading (the
+        customer's letter then treats it as ``[]``), unless ``include_unconfirmed``."""
+        pairing = self._facts.pairing(category)
+        return pairing.purposes if _shown(pairing, include_unconfirmed) else ()
+
+    def pairings_of(self, key: str) -> list[tuple[str, Pairing]]:
+        """The found categories whose printable pairing brings in purpose ``key`` (for its source)."""
+        purpose = self._facts.purposes[key]
+        return [(c, self._facts.pairing(c)) for c in CATEGORIES if c in self._found_in(purpose.systems)
+                and key in self._paired(c)]
+
+    def purposes(self, include_unconfirmed: bool = False) -> list[tuple[str, Purpose]]:
         """Purposes served by the categories found (in the systems a purpose is limited to), in profile order."""
         return [(key, purpose) for key, purpose in self._facts.purposes.items()
-                if any(key in self._facts.categories.get(c, ()) for c in self._found_in(purpose.systems))]
+                if _shown(purpose, include_unconfirmed)
+                and any(key in self._paired(c, include_unconfirmed) for c in self._found_in(purpose.systems))]
+
+    def unconfirmed_pairings(self) -> list[tuple[str, Pairing]]:
+        """Found categories whose pairing is our reading, not yet confirmed (the DPO's "To confirm")."""
+        return [(c, self._facts.pairing(c)) for c in CATEGORIES
+                if c in self.found_categories and not self._facts.pairing(c).printable]
+
+    def categories_without_purpose(self) -> list[str]:
+        """Categories found for which the letter can state no purpose: the notice ties none to them
+        (``[]`` in the profile, or a pairing that is our reading not yet confirmed), or only purposes
+        not yet confirmed, or only purposes of other systems."""
+        printable = dict(self.purposes())
+        out = []
+        for category in CATEGORIES:
+            if category not in self.found_categories:
+                continue
+            keys = [k for k in self._paired(category) if k in printable]
+            if not any(category in self._found_in(printable[k].systems) for k in keys):
+                out.append(category)
+        return out
+
+    def categories_without_source(self) -> list[str]:
+        """Categories found that no printable source covers (for Art. 15(1)(g)): empty when the notice
+        states that the data come from the person (``stated_none.sources``)."""
+        if self.stated_none("sources") is not None:
+            return []
+        covered: set[str] = set()
+        for _key, party in self.sources():
+            found = self._found_in(party.systems)
+            covered |= found if party.categories == "any" else set(party.categories) & found
+        return [c for c in CATEGORIES if c in self.found_categories and c not in covered]
 
     def _concerns(self, party: Party) -> bool:
         found = self._found_in(party.systems)
         return bool(found) and (party.categories == "any" or bool(set(party.categories) & found))
 
-    def recipients(self) -> list[tuple[str, Party]]:
-        return [(key, party) for key, party in self._facts.recipients.items() if self._concerns(party)]
+    def recipients(self, include_unconfirmed: bool = False) -> list[tuple[str, Party]]:
+        return [(key, party) for key, party in self._facts.recipients.items()
+                if _shown(party, include_unconfirmed) and self._concerns(party)]
 
-    def sources(self) -> list[tuple[str, Party]]:
+    def sources(self, include_unconfirmed: bool = False) -> list[tuple[str, Party]]:
         """The sources actually used: those whose categories (and systems) were found for this person."""
-        return [(key, party) for key, party in self._facts.sources.items() if self._concerns(party)]
+        return [(key, party) for key, party in self._facts.sources.items()
+                if _shown(party, include_unconfirmed) and self._concerns(party)]
 
     def involved(self, party: Party) -> tuple[str, ...]:
         """Names of the companies in ``party``'s role actually involved for this person."""
@@ -191,16 +255,30 @@ class LetterContext(BaseModel):
         ordered = sorted(self.decisions, key=lambda d: (d.on, d.kind))
         return [(d, self._facts.automated.get(d.kind)) for d in ordered]
 
-    def other_automated(self) -> list[tuple[str, Automated]]:
+    def other_automated(self, include_unconfirmed: bool = False) -> list[tuple[str, Automated]]:
         """Profiling and AI-assisted processing that concern this person (by the categories found)."""
         found = self.found_categories
         return [(key, a) for key, a in self._facts.automated.items()
-                if a.kind != "decision" and set(a.categories) & found]
+                if a.kind != "decision" and _shown(a, include_unconfirmed) and set(a.categories) & found]
 
-    def transfers(self) -> list[tuple[str, Transfer]]:
+    def transfers(self, include_unconfirmed: bool = False) -> list[tuple[str, Transfer]]:
         found = self.found_categories
         return [(key, t) for key, t in self._facts.transfers.items()
-                if self.holds_data and (t.categories == "any" or set(t.categories) & found)]
+                if _shown(t, include_unconfirmed) and self.holds_data
+                and (t.categories == "any" or set(t.categories) & found)]
+
+    def statements(self, section: str, include_unconfirmed: bool = False) -> list[tuple[str, NoticeStatement]]:
+        """The profile's extra notice statements printed in ``section`` (a letter section id or ``intro``)."""
+        return [(key, st) for key, st in self._facts.statements.items()
+                if st.section == section and _shown(st, include_unconfirmed)]
+
+    def stated_none(self, topic: StatedNoneTopic) -> StatedNone | None:
+        """Where the notice itself states the negative on ``topic`` (None: the notice is silent on it)."""
+        return self._facts.stated_none.get(topic)
+
+    def describes(self, kind: str) -> bool:
+        """Whether the profile has a printable automated entry of ``kind`` (the notice addresses it)."""
+        return any(a.kind == kind and a.printable for a in self._facts.automated.values())
 
     def copy_parts(self) -> frozenset[str]:
         if self.contents is not None:
@@ -217,6 +295,10 @@ class LetterContext(BaseModel):
     def withheld_items(self) -> list[tuple[str, int]]:
         order: Iterable[str] = ("staff_identity", "other_person", "unconfirmed_match")
         return [(kind, self.withheld[kind]) for kind in order if self.withheld.get(kind, 0) > 0]  # type: ignore[index]
+
+
+def _shown(entry: Provenance, include_unconfirmed: bool) -> bool:
+    return include_unconfirmed or entry.printable
 
 
 __all__ = ["CopyPart", "DecisionFound", "LetterContext", "SearchStatus", "SystemSearch", "WithheldKind"]

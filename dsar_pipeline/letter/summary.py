@@ -26,6 +26,9 @@ AUTOMATED_DEBT_STEPS = frozenset({"reminder", "final_notice"})
 """Collection steps our systems take automatically (the notices' "automatic notices in debt processes")."""
 
 AUDIO = "user.sensor.audio"
+RECORDINGS = "recordings"
+CHAT_CHANNELS = frozenset({"chatbot", "chat"})
+"""A call-centre session on these channels is a chat: it has a transcript and never an audio file."""
 _THIRD_PARTY: dict[str, WithheldKind] = {"third_party.staff": "staff_identity", "third_party.person": "other_person"}
 
 
@@ -65,6 +68,8 @@ class FoundData:
         self._counterparties: dict[str, dict[str, None]] = {}
         self.withheld: dict[WithheldKind, int] = {}
         self.recordings = 0
+        self.chats = 0
+        self.calls_without_audio = 0
 
     def add(self, record: Record) -> None:
         system = record.system
@@ -85,6 +90,14 @@ class FoundData:
             # The audio is an attachment, not a field: it is the person's voice all the same.
             self.recordings += 1
             categories.add(AUDIO)
+        elif system == RECORDINGS:
+            # The letter says why the copy has fewer audio files than call-centre records: a chat has
+            # no audio (its transcript is in the report), and a call's audio may no longer be held.
+            channel = str(record.fields.get("channel") or "").lower()
+            if channel in CHAT_CHANNELS or (not channel and _present(record.fields.get("transcript"))):
+                self.chats += 1
+            else:
+                self.calls_without_audio += 1
         self._decisions_and_parties(record)
 
     def add_all(self, records: Iterable[Record]) -> FoundData:
@@ -135,10 +148,11 @@ class FoundData:
                      for name, status in statuses.items())
 
     def context_fields(self, statuses: Mapping[str, SearchStatus]) -> dict[str, Any]:
-        """Keyword arguments for ``LetterContext`` (systems, decisions, counterparties, withheld, recordings)."""
+        """Keyword arguments for ``LetterContext`` (systems, decisions, counterparties, withheld, and the
+        counts of recordings, chats and calls without audio)."""
         return {"systems": self.systems(statuses), "decisions": self.decisions,
                 "counterparties": self.counterparties, "withheld": dict(self.withheld),
-                "recordings": self.recordings}
+                "recordings": self.recordings, "chats": self.chats, "calls_without_audio": self.calls_without_audio}
 
 
 __all__ = ["AUTOMATED_DEBT_STEPS", "FoundData"]

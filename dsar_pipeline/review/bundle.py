@@ -4,7 +4,8 @@ For a request that needs a decision, the bundle is built outside Dagster and put
 encrypted for the DPO. It holds every record under review (weak matches, unbound identifiers) and
 every record of another person, each with why it waits, its fields and the chain of identifiers that
 reached it (`bundle_view`); what would be released and what would be held; the retention findings;
-and the draft Art. 15 letter with the source of each of its statements (`bundle_letter`). It is a
+and the draft Art. 15 letter as a review copy — the source beside each of its statements — with the facts
+still to confirm (`bundle_letter`). It is a
 self-contained HTML document: inline CSS, no scripts (a Content-Security-Policy forbids them too), no
 external resources, every value escaped. Dagster only ever sees `bundle_summary` (counts) and the
 SHA-256 of the sealed object; the plaintext returned by `build_review_bundle` must go straight into

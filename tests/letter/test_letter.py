@@ -135,9 +135,16 @@ def test_only_categories_found_are_listed(language):
                    "user.energy.consumption_series", "user.device.ip_address"):
         assert table["categories"][absent] not in b
     assert "system.operations" not in b
-    assert facts.purposes["contract"].text.get(language) in a
-    assert facts.purposes["volt"].text.get(language) not in a
-    assert facts.purposes["recordings"].text.get(language) not in a
+    # A purpose is printed exactly when a category found serves it (the profile's categories map).
+    found = {c for c in CUSTOMER if c != "system.operations"}
+    served = {key for category in found for key in facts.categories.get(category, ())}
+    printed = [key for key, p in facts.purposes.items() if p.printable and key in served and not p.systems]
+    unserved = [key for key, p in facts.purposes.items() if key not in served]
+    assert printed and unserved
+    for key in printed:
+        assert facts.purposes[key].text.get(language) in a, key
+    for key in unserved:
+        assert facts.purposes[key].text.get(language) not in a, key
     assert table["rules"]["accounting"] in d
     assert table["rules"]["volt_signup"] not in d and table["rules"]["call_recording"] not in d
 
@@ -218,20 +225,29 @@ def test_sources_transfers_and_recipients_follow_what_was_found():
     hub = {"records": 40, "categories": {"user.energy.consumption_series", "user.energy.metering_point_id"},
            "rules": {"metering_data"}}
     debt = {"records": 3, "categories": CUSTOMER | {"user.financial.debt"}, "rules": {"debt"}}
-    doc = parse(render_letter(context(found={"billing": debt, "volt": volt, "avp": hub},
-                                      counterparties={"collection_agency": ("Julianus Inkasso OÜ",)})))
-    g, c, two = section(doc, "art15-1g"), section(doc, "art15-1c"), section(doc, "art15-2")
-    assert facts.sources["data_hub"].text.en in g and facts.sources["google"].text.en in g
-    assert facts.transfers["google_login"].text.en in two
-    assert "Julianus Inkasso OÜ" in c and facts.recipients["debt_collection"].text.en in c
-    assert "3 years after the contract ends" in section(doc, "art15-1d")  # metering data: notice's wording
-    assert "10 years from the settlement of the debt" in section(doc, "art15-1d")
-
+    rich = {"billing": debt, "volt": volt, "avp": hub}
+    doc = parse(render_letter(context(found=rich, counterparties={"collection_agency": ("Julianus Inkasso OÜ",)})))
     plain = parse(render_letter(context()))
-    assert facts.sources["data_hub"].text.en not in section(plain, "art15-1g")
-    assert facts.sources["google"].text.en not in section(plain, "art15-1g")
-    assert _squeeze(strings("en")["none_2"]) in section(plain, "art15-2")
-    assert facts.recipients["debt_collection"].text.en not in section(plain, "art15-1c")
+
+    def concerns(party, found: dict[str, dict[str, Any]]) -> bool:
+        systems = [s for s in found if not getattr(party, "systems", ()) or s in party.systems]
+        categories = set().union(*(found[s]["categories"] for s in systems)) if systems else set()
+        return party.printable and bool(categories) and (party.categories == "any" or bool(
+            set(party.categories) & categories))
+
+    plain_found = {"billing": {"categories": CUSTOMER}}
+    checked = 0
+    for group, sid in (("sources", "art15-1g"), ("recipients", "art15-1c")):
+        for key, party in getattr(facts, group).items():
+            for letter, found in ((doc, rich), (plain, plain_found)):
+                printed = party.text.en in section(letter, sid)
+                assert printed == concerns(party, found), (group, key)
+                checked += printed != concerns(party, plain_found)
+    assert checked, "the richer data should print some source or recipient the plain data does not"
+    assert "Julianus Inkasso OÜ" in section(doc, "art15-1c") and "Julianus Inkasso OÜ" not in section(plain, "art15-1c")
+    for key, transfer in facts.transfers.items():
+        assert (transfer.text.en in section(doc, "art15-2")) == (transfer.printable and concerns(transfer, rich)), key
+    assert "10 years from the settlement of the debt" in section(doc, "art15-1d")
 
 
 def test_retention_without_periods_states_the_criteria():

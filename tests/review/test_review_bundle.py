@@ -13,6 +13,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
+import lxml.html
 import pytest
 from markupsafe import escape
 
@@ -22,7 +23,8 @@ from connectors.identity import Identifier, IdentityType, Strength
 from connectors.resolution import IdentityGraph
 from dsar_pipeline.collection.collect import SystemResult, SystemStatus
 from dsar_pipeline.intake.sealed_tickets import RequestFacts
-from dsar_pipeline.letter import load_facts
+from dsar_pipeline.letter import SECTION_IDS
+from dsar_pipeline.profiles import ControllerProfile, load_profile
 from dsar_pipeline.review.binding import sealed_digest
 from dsar_pipeline.review.bundle import (
     REVIEW_BUNDLE,
@@ -35,7 +37,7 @@ from dsar_pipeline.review.bundle import (
     open_review_bundle,
     seal_review_bundle,
 )
-from dsar_pipeline.review.bundle_letter import OURS
+from dsar_pipeline.review.bundle_letter import draft_letter_context
 from dsar_pipeline.review.bundle_view import identifier_chain
 from dsar_pipeline.review.findings import ReviewOutcome, review
 from dsar_pipeline.sealing.key_cache import RequestKeyCache
@@ -248,21 +250,74 @@ def test_header_release_and_held_sections_count_right(built: HandBuilt) -> None:
     assert "billing invoices inv-1 accounting 2010-01-31 2017-01-31 release" in held
 
 
-def test_draft_letter_is_the_packages_letter_with_each_statement_s_source(built: HandBuilt) -> None:
+def test_draft_letter_is_the_review_copy_with_each_statement_s_source(built: HandBuilt) -> None:
     document = built.bundle()
     parsed = parse(document)
     letter = parsed["draft-letter"]
     # the letter itself, as render_letter writes it, every Art. 15 section present
-    for section in ("art15-1a", "art15-1b", "art15-1c", "art15-1d", "art15-1e", "art15-1f", "art15-1g",
-                    "art15-1h", "art15-2", "art15-3", "art15-4"):
-        assert f'id="{section}"' in document and f'href="#{section}"' in document
+    for section in SECTION_IDS:
+        assert f'id="{section}"' in document
     assert "Enefit AS" in letter and REQUEST in letter
-    # statements from the profile name the notice's paragraphs; the others say they are our reading
-    assert "profile enefit-ee purposes.contract; notice 4.2.1.1" in letter
-    assert "notice profile enefit-ee recipients." in letter
-    assert f"{OURS} profile enefit-ee supervisory_authority" in letter
-    assert "Withheld: other_person 2, unconfirmed_match 3" in letter
+    # each purpose the letter prints stands beside the notice section it comes from
+    context = draft_letter_context(built.facts, built.results, built.outcome, TODAY)
+    printed = context.purposes()
+    assert printed
+    for key, purpose in printed:
+        assert purpose.text.en in letter
+        assert f"notice: {purpose.notice} — profile enefit-ee purposes.{key}" in letter
+    assert "GDPR Art. 16 (the letter's standard wording)" in letter
     assert "Profile written from the notice enefit-as-ee.txt (ru, in force from 2025-09-19)" in letter
+    # a source beside every paragraph and list item of the review copy (list items inside tables aside)
+    doc = lxml.html.document_fromstring(document)
+    (copy,) = doc.xpath('//section[@id="draft-letter"]//div[@class="letter"]')
+    blocks = copy.xpath('.//section//p | .//section//li[not(ancestor::table)]')
+    assert len(blocks) > 20
+    for block in blocks:
+        if block.xpath('ancestor-or-self::span[contains(@class, "src")]'):
+            continue
+        assert block.xpath('./span[contains(concat(" ", @class, " "), " src ")]'), \
+            f"no source beside: {block.text_content()[:80]!r}"
+
+
+def _profile_with(change) -> ControllerProfile:
+    data = load_profile("enefit-ee").model_dump()
+    change(data)
+    return ControllerProfile.model_validate(data)
+
+
+GUESS = {"en": "To guess what you might like (test purpose).", "et": "Et arvata, mis teile meeldib (testeesmärk).",
+         "lv": "Lai uzminētu, kas jums patīk (testa nolūks).", "ru": "Чтобы угадать, что вам нравится (тестовая цель)."}
+
+
+def _add_guess(confirmed: bool):
+    def change(data: dict[str, Any]) -> None:
+        extra = {"confirmed_by": "Mari Kask (DPO)", "confirmed_on": date(2026, 11, 30)} if confirmed else {}
+        data["purposes"]["guess"] = {"basis": ["f"], "text": GUESS, "from_notice": False,
+                                     "why": "Our reading of the invoices' use; the notice ties no purpose to them.",
+                                     **extra}
+        data["categories"]["user.financial.invoice"] = [*data["categories"]["user.financial.invoice"], "guess"]
+    return change
+
+
+@pytest.mark.parametrize("confirmed", [False, True])
+def test_our_reading_is_to_confirm_until_confirmed_then_printed_with_who_confirmed_it(
+        built: HandBuilt, monkeypatch, confirmed: bool) -> None:
+    from dsar_pipeline.letter import request_context
+
+    monkeypatch.setattr(request_context, "load_profile", lambda _id: _profile_with(_add_guess(confirmed)))
+    parsed = parse(built.bundle())
+    letter = parsed["draft-letter"]
+    (copy,) = [parsed[i] for i in parsed.text if i == "art15-1a"]
+    if confirmed:
+        assert GUESS["en"] in copy
+        assert "confirmed by Mari Kask (DPO) on 2026-11-30 — profile enefit-ee purposes.guess" in copy
+        to_confirm = letter[letter.index("To confirm"):letter.index("The letter (review copy)")]
+        assert "purposes.guess" not in to_confirm
+    else:
+        assert GUESS["en"] not in copy  # not in the letter ...
+        assert "purposes.guess" in letter and GUESS["en"] in letter  # ... but in "To confirm", with its sentence
+        assert "Our reading of the invoices' use; the notice ties no purpose to them." in letter
+        assert letter.index("To confirm") < letter.index(GUESS["en"]) < letter.index("The letter (review copy)")
 
 
 def test_a_letter_in_another_language_shows_both_wordings(built: HandBuilt) -> None:
@@ -270,9 +325,10 @@ def test_a_letter_in_another_language_shows_both_wordings(built: HandBuilt) -> N
     document = build_review_bundle(facts, built.graph, built.results, built.outcome, bound_inputs={},
                                    today=TODAY).decode()
     assert '<div class="letter" lang="lv">' in document and '<html lang="en">' in document
-    contract = load_facts("enefit-ee").purposes["contract"].text
-    # the statement in English for the DPO, beside the letter's own Latvian wording of it
-    assert str(escape(contract.en)) in document and str(escape(contract.lv)) in document
+    context = draft_letter_context(facts, built.results, built.outcome, TODAY)
+    (_key, purpose), *_ = context.purposes()
+    # the letter's own Latvian wording, with the English beside it for the DPO
+    assert str(escape(purpose.text.lv)) in document and f"EN: {escape(purpose.text.en)}" in document
     assert "none given" in document  # no input digests passed: the header says so
 
 
@@ -455,7 +511,7 @@ def check_bundle(facts: RequestFacts, graph: IdentityGraph, results: Mapping[str
     assert f"({summary['released']} in all)" in parsed["would-be-released"]
     assert (f"records under review ({summary['under_review']}) and other people's records "
             f"({summary['other_person']}, never released)") in parsed["would-be-held"]
-    assert "art15-4" in parsed["draft-letter"]
+    assert '<section id="art15-4">' in opened and "Art. 15(4)" in parsed["draft-letter"]
     return parsed
 
 
