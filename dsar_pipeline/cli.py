@@ -32,6 +32,8 @@ production commands:
   dsar decide ID approve|reject --by USER   the DPO's decision on one request
   dsar desk                    serve the DPO's review desk
   dsar audit verify            check the audit trail and its signed anchors
+  dsar dataset check FILE      validate a fideslang dataset file (--url: against the live schema)
+  dsar dataset access FILE --url URL --identity TYPE=VALUE   one walk as a dry run (counts; --json rows)
 """
 
 PLUGIN_GROUP = "dsar.commands"
@@ -52,12 +54,14 @@ class OneLineParser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     from dsar_pipeline.audit.commands import register as register_audit
+    from dsar_pipeline.dataset_commands import register as register_dataset
     from dsar_pipeline.intake.commands import register as register_ticket
 
     parser = OneLineParser(prog="dsar", description=DESCRIPTION, epilog=EPILOG,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=OneLineParser)
     register_audit(sub)
+    register_dataset(sub)
     groups = {"": sub, "ticket": register_ticket(sub)}
     problem = load_plugins(groups)
     for group, names in (("", HARNESS_COMMANDS), ("ticket", HARNESS_TICKET_COMMANDS)):
