@@ -51,14 +51,14 @@ class TableResult:
 
 
 def column_entry(plan: TablePlan, column: str, kinds: set[str], absent: bool = False,
-                 language: str = "en") -> dict[str, Any]:
+                 language: str = "en", *, electricity_supplier: bool = True) -> dict[str, Any]:
     """One column: its machine name, type and category key, and in `language` its label (the report's),
     description and category name."""
     category = plan.categories[column]
     type_name, nullable = type_label(kinds)
     nullable = nullable or absent
     label = labels.field_label(plan.system, plan.source, column, language)
-    category_label = language_of.category_label(category, language)
+    category_label = language_of.category_label(category, language, electricity_supplier=electricity_supplier)
     if labels.base_language(language) == "en":
         description = column_description(column, category)
     elif label.casefold() in category_label.casefold():
@@ -109,7 +109,7 @@ def system_schema(system: str, title: str, tables: list[TableResult], series: bo
             "additionalProperties": False, "$defs": defs}
 
 
-def consumption_entry(rows: int, language: str = "en") -> list[dict[str, Any]]:
+def consumption_entry(rows: int, language: str = "en", *, electricity_supplier: bool = True) -> list[dict[str, Any]]:
     """The consumption files' entries: fixed columns of Regulation (EU) 2023/1162's object."""
     columns = []
     for name in consumption.COLUMNS:
@@ -117,7 +117,8 @@ def consumption_entry(rows: int, language: str = "en") -> list[dict[str, Any]]:
         description = language_of.text("consumption_columns", name, language)
         columns.append({"name": name, "label": description, "description": description,
                         "type": consumption.TYPES.get(name, "string"), "nullable": False, "category": category,
-                        "category_label": language_of.category_label(category, language)})
+                        "category_label": language_of.category_label(
+                            category, language, electricity_supplier=electricity_supplier)})
     entry = {"path": consumption.CSV_PATH, "system": "avp", "source": "consumption", "rows": rows,
              "title": labels.source_title("avp", "meter_data", language),
              "description": language_of.text("consumption_files", "csv", language), "columns": columns}
@@ -127,8 +128,10 @@ def consumption_entry(rows: int, language: str = "en") -> list[dict[str, Any]]:
 
 
 def dictionary(tables: list[TableResult], json_files: Mapping[str, str], series_rows: int | None,
-               left_out: list[dict[str, Any]], language: str = "en") -> dict[str, Any]:
-    """The data dictionary; its human-readable parts in `language` (the request's), the keys as they are."""
+               left_out: list[dict[str, Any]], language: str = "en", *,
+               electricity_supplier: bool = True) -> dict[str, Any]:
+    """The data dictionary; its human-readable parts in `language` (the request's), the keys as they are.
+    `electricity_supplier`: the controller's (profile); category names follow the letter's."""
     files = []
     for table in tables:
         plan = table.plan
@@ -138,10 +141,11 @@ def dictionary(tables: list[TableResult], json_files: Mapping[str, str], series_
         files.append({"path": plan.csv_path, "system": plan.system, "source": plan.source,
                       "title": labels.source_title(plan.system, plan.source, language),
                       "description": description or plan.description or plan.source, "rows": table.rows,
-                      "columns": [column_entry(plan, c, table.kinds.get(c, set()), c in table.absent, language)
+                      "columns": [column_entry(plan, c, table.kinds.get(c, set()), c in table.absent, language,
+                                               electricity_supplier=electricity_supplier)
                                   for c in plan.columns]})
     if series_rows is not None:
-        files.extend(consumption_entry(series_rows, language))
+        files.extend(consumption_entry(series_rows, language, electricity_supplier=electricity_supplier))
     return {"format": FORMAT, "language": labels.base_language(language),
             "rules": language_of.section("rules", language), "csv": language_of.section("csv", language),
             "json": [{"path": json_path(s), "system": s,

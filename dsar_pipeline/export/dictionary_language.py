@@ -75,9 +75,14 @@ def reason(english: str, language: str) -> str:
                      for part in english.split("; "))
 
 
-def category_label(category: str, language: str) -> str:
-    """The data category's name as the letter gives it in `language`."""
+def category_label(category: str, language: str, *, electricity_supplier: bool = True) -> str:
+    """The data category's name as the letter gives it in `language` (with the letter's neutral names
+    for a controller that is not an electricity supplier: its contract is no "electricity contract")."""
     base = labels.base_language(language)
+    if not electricity_supplier:
+        neutral = letter_strings(base).get("categories_non_supplier", {}).get(category)  # type: ignore[arg-type]
+        if isinstance(neutral, str) and neutral:
+            return neutral
     if base != "en":
         named = letter_strings(base).get("categories", {}).get(category)  # type: ignore[arg-type]
         if isinstance(named, str) and named:

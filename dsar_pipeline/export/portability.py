@@ -64,7 +64,7 @@ class ExportSummary:
 
 def write_export(records: Iterable[Record], staging: Staging, *, systems: Mapping[str, str],
                  zones: Mapping[str, str] | None = None, declarations: Declarations | None = None,
-                 language: str = "en") -> ExportSummary:
+                 language: str = "en", electricity_supplier: bool = True) -> ExportSummary:
     """Write the portability export of `records` (the released records of one person) into `staging`.
 
     `systems`: every system searched (system -> title), in the order the files should list them; a
@@ -72,6 +72,7 @@ def write_export(records: Iterable[Record], staging: Staging, *, systems: Mappin
     `zones`: metering point EIC -> IANA zone, when known beyond what the records say.
     `declarations`: system -> its sources, instead of the connectors' own declarations (tests).
     `language`: the request's; the data dictionary's human-readable parts are written in it.
+    `electricity_supplier`: the controller's; the dictionary names categories as its letter does.
     """
     summary = ExportSummary()
     groups: dict[str, dict[str, list[Record]]] = {name: {} for name in systems}
@@ -103,7 +104,8 @@ def write_export(records: Iterable[Record], staging: Staging, *, systems: Mappin
                                 declared or {}, system in series_systems and summary.series.rows > 0, summary)
         tables.extend(results)
     series_rows = summary.series.rows if summary.series.files else None
-    content = dictionary(tables, titles, series_rows, summary.left_out, language=language)
+    content = dictionary(tables, titles, series_rows, summary.left_out, language=language,
+                         electricity_supplier=electricity_supplier)
     summary.files.extend(write_dictionary(staging, content))
     return summary
 

@@ -34,7 +34,7 @@ from dsar_pipeline.export.redaction import (
 from dsar_pipeline.formats.aeszip import staging_entries, write_aes_zip_file
 from dsar_pipeline.formats.cdoc import write_cdoc
 from dsar_pipeline.intake.sealed_tickets import RequestFacts
-from dsar_pipeline.letter import render_letter
+from dsar_pipeline.letter import load_facts, render_letter
 from dsar_pipeline.letter.pdf import render_letter_pdf
 from dsar_pipeline.letter.request_context import request_letter_context
 from dsar_pipeline.letter.seal import LetterSeal, load_seal, seal_pdf
@@ -112,7 +112,8 @@ def stage_contents(staging: EncryptedStaging, facts: RequestFacts, results: Mapp
     titles = {name: entry.title for name, entry in systems().items() if name in profile.systems}
     outcomes = {name: o for name, o in system_outcomes(results, released).items() if name in profile.systems}
     now = datetime.now(UTC).replace(microsecond=0)
-    export = write_export(released, staging, systems=titles, language=facts.language)
+    export = write_export(released, staging, systems=titles, language=facts.language,
+                          electricity_supplier=load_facts(facts.controller).electricity_supplier)
     write_report(released, staging, person_language=facts.language, systems_summary=outcomes,
                  request_id=facts.request_id, generated_at=now, monthly=export.series.monthly,
                  time_zone=profile.time_zone)

@@ -232,3 +232,14 @@ def test_no_horizontal_scrolling_on_a_1024_pixel_page(tmp_path: Path, language: 
             " Math.max(...[...document.querySelectorAll('table')].map(t => t.getBoundingClientRect().right))]")
         assert widths[0] <= widths[1] and widths[2] <= widths[1], widths
         assert len(page.pdf(format="A4")) > 10_000  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("language", ["en", "et", "lv", "ru"])
+def test_the_dictionary_names_a_contract_neutrally_for_a_controller_that_sells_no_electricity(language: str) -> None:
+    from dsar_pipeline.export.dictionary_language import category_label
+    from dsar_pipeline.letter.words import strings
+
+    supplier = category_label("user.energy.contract", language)
+    neutral = category_label("user.energy.contract", language, electricity_supplier=False)
+    assert neutral == strings(language)["categories_non_supplier"]["user.energy.contract"]
+    assert neutral != supplier
