@@ -37,7 +37,7 @@ def purposes(c: LetterContext, w: Words, contact: Markup) -> Section:
         s.ul([_purpose_item(c, w, contact, key, purpose) for key, purpose in found])
     unstated = c.categories_without_purpose()
     if unstated:
-        s.p(w("purpose_not_stated", categories=w.join(names(c, w, unstated)), contact=contact),
+        s.p(w("purpose_not_stated", categories=w.join_items(names(c, w, unstated)), contact=contact),
             src.Source("silence", "the notice ties no purpose to these categories (profile categories: [], only "
                                   "unconfirmed purposes, or a pairing that is our reading not yet confirmed) — the "
                                   "letter says so and whom to ask"))
@@ -91,7 +91,7 @@ def _parties(c: LetterContext, w: Words, s: Section, parties: list[tuple[str, Pa
         if involved:
             source = src.Source(source.kind, f"{source.note}; named in your case: our search (the released records)",
                                 source.english)
-        items.append({"text": party.text.get(c.language), "detail": " — ".join(details) or None, "source": source})
+        items.append({"text": party.text.get(c.language), "detail": " ".join(details) or None, "source": source})
     s.ul(items)
 
 
@@ -151,7 +151,7 @@ def retention(c: LetterContext, w: Words, contact: Markup) -> Section:
                           "detail": entry.note.get(c.language) if entry.note is not None else None, "source": source})
         s.ul(items)
     if unstated:
-        s.p(w("retention_not_stated", rules=w.join([w.sub("rules", rule) for rule in unstated]), contact=contact),
+        s.p(w("retention_not_stated", rules=w.join_items([w.sub("rules", rule) for rule in unstated]), contact=contact),
             src.Source("silence", "no printable retention entry for: " + ", ".join(unstated)
                        + " (none in the profile, `criteria: not_stated`, or our reading not confirmed)"))
     return s
@@ -181,7 +181,7 @@ def _sources_not_stated(c: LetterContext, w: Words, s: Section, contact: Markup)
     from (nothing when the notice states that the data come from the person)."""
     uncovered = c.categories_without_source()
     if uncovered:
-        s.p(w("source_not_stated", categories=w.join(names(c, w, uncovered)), contact=contact),
+        s.p(w("source_not_stated", categories=w.join_items(names(c, w, uncovered)), contact=contact),
             src.Source("silence", "no printable source covers these categories found: " + ", ".join(uncovered)
                                   + f" (profile {c.profile.id} sources; no stated_none.sources) — the letter says "
                                     "so and whom to ask"))

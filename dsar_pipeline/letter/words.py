@@ -70,6 +70,15 @@ class Words:
     def join(self, items: list[str]) -> str:
         return format_list(items, locale=self.locale) if items else ""
 
+    @staticmethod
+    def join_items(items: list[str]) -> str:
+        """Category or retention-rule names in running text, joined with "; ".
+
+        Those names often contain the language's "and" themselves ("klienta un kontaktinformācija"), so
+        the list's own "and" would make it ambiguous; contact channels and system names keep ``join``.
+        """
+        return "; ".join(items)
+
     def period(self, spec: PeriodSpec) -> str:
         parts = [self._unit(n, unit) for n, unit in ((spec.years, "year"), (spec.months, "month"),
                                                      (spec.days, "day"), (spec.hours, "hour")) if n]

@@ -200,6 +200,8 @@ def test_failed_system_is_named_as_not_searched_completely(language):
     confirmation = section(doc, "confirmation")
     assert say(language, "incomplete", systems=name, due=Words(language).date(DUE)) in confirmation
     assert say(language, "copy_incomplete", systems=name, due=Words(language).date(DUE)) in section(doc, "art15-3")
+    # Babel's Russian date ends with "г."; the sentence must not end in a double full stop.
+    assert ".." not in confirmation and ".." not in section(doc, "art15-3")
     # Nothing found and a system failed: the letter does not claim that no data is held.
     empty = parse(render_letter(context(language=language, found={}, failed=("recordings",))))
     assert _squeeze(table["confirm_no_incomplete"]) in section(empty, "confirmation")

@@ -278,6 +278,24 @@ def test_a_category_without_a_stated_purpose_says_so_and_whom_to_ask(language):
     assert expected not in plain
 
 
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_categories_in_running_text_are_joined_with_semicolons(language):
+    """Category names contain the language's "and" ("klienta un kontaktinformācija"); the list does not."""
+    def unstated(data: dict[str, Any]) -> None:
+        data["categories"]["user.financial.invoice"] = []
+        data["categories"]["user.contact.email"] = []
+
+    ctx = letter_context(variant("enefit-lv", unstated), language)
+    a = text_of(render_letter(ctx), "art15-1a")
+    w = Words(language)
+    invoice, email = w.category("user.financial.invoice"), w.category("user.contact.email")
+    joined = [say(language, "purpose_not_stated", categories=f"{x}; {y}", contact=contact_of(ctx))
+              for x, y in ((invoice, email), (email, invoice))]
+    assert any(j in a for j in joined), a
+    assert say(language, "purpose_not_stated", categories=w.join([invoice, email]), contact=contact_of(ctx)) not in a
+    assert say(language, "purpose_not_stated", categories=w.join([email, invoice]), contact=contact_of(ctx)) not in a
+
+
 # -- wording --------------------------------------------------------------------------------------------
 
 
