@@ -62,7 +62,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
-from sandbox.eid_status import OCSP_URL, StatusServices, state_lock, write_atomically
+from sandbox.ca_store import CaPair, create_ca, load_ca
+from sandbox.eid_status import OCSP_URL, StatusServices, state_lock
 
 CA_COMMON_NAME = "Sandbox eID Root CA"
 CA_ORGANIZATION = "DSAR sandbox (simulated, not a real CA)"
@@ -221,53 +222,12 @@ class SandboxEid:
 
     # -- certificate authority -------------------------------------------------------------------
 
-    def _load_or_create_ca(self) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    def _load_or_create_ca(self) -> CaPair:
         self.trust_dir.mkdir(exist_ok=True)
-        loaded = self._load_ca()
-        if loaded is not None:
-            return loaded
-        key = ec.generate_private_key(ec.SECP384R1())
         now = _now()
-        subject = x509.Name([
-            x509.NameAttribute(NameOID.COMMON_NAME, CA_COMMON_NAME),
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, CA_ORGANIZATION),
-        ])
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(subject)
-            .issuer_name(subject)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - SIGNATURE_HISTORY - BACKDATE)
-            .not_valid_after(now + CA_LIFETIME)
-            # what the pipeline's path validation (Web PKI CA profile) requires of a CA
-            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False, key_encipherment=False,
-                                         data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                                         crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-            .sign(key, hashes.SHA384())
-        )
-        # key first: a certificate on disk without its key would be replaced at the next start anyway
-        write_atomically(self.ca_key_path, key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()), 0o600)
-        write_atomically(self.ca_cert_path, cert.public_bytes(serialization.Encoding.PEM), 0o644)
-        return key, cert
-
-    def _load_ca(self) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate] | None:
-        """The kept CA, or None when it is missing, damaged, mismatched or about to expire."""
-        try:
-            key = serialization.load_pem_private_key(self.ca_key_path.read_bytes(), password=None)
-            cert = x509.load_pem_x509_certificate(self.ca_cert_path.read_bytes())
-        except (OSError, ValueError, TypeError):
-            return None
-        if not isinstance(key, ec.EllipticCurvePrivateKey) or key.public_key() != cert.public_key():
-            return None
-        now = _now()
-        if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc - CA_RENEW_BEFORE:
-            return None
-        os.chmod(self.ca_key_path, 0o600)  # repair a key file whose mode was loosened
-        return key, cert
+        return load_ca(self.ca_key_path, self.ca_cert_path, CA_RENEW_BEFORE) or create_ca(
+            self.ca_key_path, self.ca_cert_path, common_name=CA_COMMON_NAME, organization=CA_ORGANIZATION,
+            not_before=now - SIGNATURE_HISTORY - BACKDATE, not_after=now + CA_LIFETIME)
 
     def certificate_for(self, person: EidHolder) -> x509.Certificate:
         """The person's signing certificate (issued on first use)."""

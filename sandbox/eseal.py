@@ -37,9 +37,10 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
+from sandbox.ca_store import CaPair, create_ca, load_ca
 from sandbox.eid_status import state_lock, write_atomically
 
 CA_COMMON_NAME = "Sandbox e-Seal CA"
@@ -111,48 +112,12 @@ class SandboxEseal:
 
     # -- certificate authority -------------------------------------------------------------------
 
-    def _load_or_create_ca(self) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    def _load_or_create_ca(self) -> CaPair:
         self.trust_dir.mkdir(exist_ok=True)
-        loaded = self._load_ca()
-        if loaded is not None:
-            return loaded
-        key = ec.generate_private_key(ec.SECP384R1())
         now = _now()
-        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, CA_COMMON_NAME),
-                             x509.NameAttribute(NameOID.ORGANIZATION_NAME, CA_ORGANIZATION)])
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(subject)
-            .issuer_name(subject)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - BACKDATE)
-            .not_valid_after(now + CA_LIFETIME)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False, key_encipherment=False,
-                                         data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                                         crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-            .sign(key, hashes.SHA384())
-        )
-        write_atomically(self.ca_key_path, key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()), 0o600)
-        write_atomically(self.ca_cert_path, cert.public_bytes(serialization.Encoding.PEM), 0o644)
-        return key, cert
-
-    def _load_ca(self) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate] | None:
-        """The kept CA, or None when it is missing, damaged, mismatched or about to expire."""
-        try:
-            key = serialization.load_pem_private_key(self.ca_key_path.read_bytes(), password=None)
-            cert = x509.load_pem_x509_certificate(self.ca_cert_path.read_bytes())
-        except (OSError, ValueError, TypeError):
-            return None
-        if not isinstance(key, ec.EllipticCurvePrivateKey) or key.public_key() != cert.public_key():
-            return None
-        if not cert.not_valid_before_utc <= _now() <= cert.not_valid_after_utc - CA_RENEW_BEFORE:
-            return None
-        os.chmod(self.ca_key_path, 0o600)
-        return key, cert
+        return load_ca(self.ca_key_path, self.ca_cert_path, CA_RENEW_BEFORE) or create_ca(
+            self.ca_key_path, self.ca_cert_path, common_name=CA_COMMON_NAME, organization=CA_ORGANIZATION,
+            not_before=now - BACKDATE, not_after=now + CA_LIFETIME)
 
     # -- seals ---------------------------------------------------------------------------------------
 
