@@ -93,7 +93,11 @@ def render_letter_pdf(html: str, *, author: str | None = None) -> bytes:
         raise PdfUnavailableError(f"WeasyPrint cannot load its system libraries ({exc.__class__.__name__}); "
                                   f"apt-get install {SYSTEM_PACKAGES}") from None
     with _RENDER_LOCK:
-        document = weasyprint.HTML(string=html).render(stylesheets=[weasyprint.CSS(filename=str(PRINT_CSS))])
+        # No fetching at all: the letter is self-contained, and a value that ever slipped a URL into it must not
+        # make the pipeline read a local file or call a server while printing (fonts come from fontconfig).
+        no_fetching = weasyprint.urls.URLFetcher(allowed_protocols=())
+        document = weasyprint.HTML(string=html, url_fetcher=no_fetching).render(
+            stylesheets=[weasyprint.CSS(filename=str(PRINT_CSS))])
         if author:
             document.metadata.authors = [author]
         _relabel(document, outline_of(html))

@@ -263,3 +263,36 @@ def test_embedded_without_the_setting_ships_no_pdf_and_says_so(monkeypatch: pyte
         assert assemble._letter_seal("enefit-ee") is None
     assert assemble.NO_LETTER_PDF in caplog.text and "DSAR_LETTER_SEAL_DIR is not set" in assemble.NO_LETTER_PDF
     assert assemble._stage_letter_pdf(None, "<html></html>", None, author="Enefit AS") == assemble.NO_LETTER_PDF  # type: ignore[arg-type]
+
+
+def test_printing_fetches_nothing_a_letter_might_point_to(tmp_path: Path) -> None:
+    """The PDF is printed without any fetching: a URL that ever slipped into the letter's HTML must not
+    make the pipeline call a server or read a local file (and put it into the customer's PDF)."""
+    import http.server
+    import threading
+
+    hits: list[str] = []
+
+    class Counting(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            hits.append(self.path)
+            self.send_response(404)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Counting)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    secret = tmp_path / "secret.txt"
+    secret.write_text("LOCAL-SECRET-LINE")
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    hostile = render_letter(context("enefit-ee", "en")).replace(
+        "</body>", f'<img src="{base}/img.png"><link rel="stylesheet" href="{base}/x.css">'
+                   f'<object data="file://{secret}"></object><iframe src="file://{secret}"></iframe></body>')
+    try:
+        pdf = render_letter_pdf(hostile)
+    finally:
+        server.shutdown()
+    assert hits == []
+    assert "LOCAL-SECRET-LINE" not in text_of(pdf)
