@@ -99,7 +99,13 @@ def create_billing_engine(raw_url: str, timeouts: Timeouts, pool_size: int = 2) 
 
 
 class Database:
-    """Parameterised reads with retries; counts attempts. Thread-safe (one engine, per-thread deadlines)."""
+    """Parameterised reads with retries; counts attempts. Thread-safe (one engine, per-thread deadlines).
+
+    A subclass for another SQL system names itself (`system`) and may bring its own deadline and failure
+    sorting (`_new_deadline`, `_classify`); the attempt itself is the same everywhere.
+    """
+
+    system = SYSTEM
 
     def __init__(self, engine: sa.Engine, timeouts: Timeouts, policy: RetryPolicy) -> None:
         self.engine = engine
@@ -116,16 +122,22 @@ class Database:
 
     def fetch(self, operation: str, statement: TextClause, params: Mapping[str, Any]) -> Sequence[sa.Row[Any]]:
         """All rows of one statement, or a ConnectorError naming `operation` (a table, never a value)."""
-        return call_with_retries(SYSTEM, operation, lambda: self._attempt(statement, params), self.policy)
+        return call_with_retries(self.system, operation, lambda: self._attempt(statement, params), self.policy)
 
     def close(self) -> None:
         self.engine.dispose()
+
+    def _new_deadline(self, seconds: float) -> Any:
+        return Deadline(seconds)
+
+    def _classify(self, exc: sa.exc.SQLAlchemyError, phase: str, deadline: Any) -> TransientError | PermanentError:
+        return classify(exc, phase, self.timeouts.limits(), deadline.seconds, deadline.fired)
 
     def _attempt(self, statement: TextClause, params: Mapping[str, Any]) -> Sequence[sa.Row[Any]]:
         with self._count_lock:
             self.attempts += 1
         phase = "connect"
-        deadline = Deadline(self.timeouts.attempt_deadline_s)
+        deadline = self._new_deadline(self.timeouts.attempt_deadline_s)
         failure: TransientError | PermanentError | None = None
         with deadline:
             self._local.deadline = deadline
@@ -135,7 +147,7 @@ class Database:
                     deadline.watch(conn.connection.dbapi_connection)
                     rows = conn.execute(statement, dict(params)).all()
             except sa.exc.SQLAlchemyError as exc:
-                failure = classify(exc, phase, self.timeouts.limits(), deadline.seconds, deadline.fired)
+                failure = self._classify(exc, phase, deadline)
             finally:
                 self._local.deadline = None
         if failure is not None:

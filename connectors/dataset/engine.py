@@ -10,7 +10,6 @@ with a value: the URL (it may carry a password) and SQL parameters never reach a
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,7 @@ from connectors.billing.database import Database, Timeouts, postgresql_url
 from connectors.dataset.failures import classify
 from connectors.dataset.watchdog import SharedDeadline as Deadline
 from connectors.errors import PermanentError, TransientError
-from connectors.retry import RetryPolicy, call_with_retries
+from connectors.retry import RetryPolicy
 
 BACKENDS = ("postgresql", "mysql", "mariadb", "sqlite")
 
@@ -91,27 +90,8 @@ class DatasetDatabase(Database):
         super().__init__(engine, timeouts, policy)
         self.system = system
 
-    def fetch(self, operation: str, statement: Any, params: Mapping[str, Any]) -> Sequence[sa.Row[Any]]:
-        return call_with_retries(self.system, operation, lambda: self._attempt(statement, params), self.policy)
+    def _new_deadline(self, seconds: float) -> Deadline:
+        return Deadline(seconds)
 
-    def _attempt(self, statement: Any, params: Mapping[str, Any]) -> Sequence[sa.Row[Any]]:
-        """Billing's attempt (connect, run, read all, under the deadline), with our failure names."""
-        with self._count_lock:
-            self.attempts += 1
-        phase = "connect"
-        deadline = Deadline(self.timeouts.attempt_deadline_s)
-        failure: TransientError | PermanentError | None = None
-        with deadline:
-            self._local.deadline = deadline
-            try:
-                with self.engine.connect() as conn:
-                    phase = "query"
-                    deadline.watch(conn.connection.dbapi_connection)
-                    rows = conn.execute(statement, dict(params)).all()
-            except sa.exc.SQLAlchemyError as exc:
-                failure = classify(exc, phase, self.timeouts.limits(), deadline.seconds, deadline.fired)
-            finally:
-                self._local.deadline = None
-        if failure is not None:
-            raise failure  # outside `except`: the driver's message (it may quote values) is not chained
-        return rows
+    def _classify(self, exc: sa.exc.SQLAlchemyError, phase: str, deadline: Any) -> TransientError | PermanentError:
+        return classify(exc, phase, self.timeouts.limits(), deadline.seconds, deadline.fired)
