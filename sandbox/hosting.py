@@ -1,18 +1,21 @@
 """Serve a WSGI application on a local port in a background thread, and take it down on demand.
 
 "down" in the fault language means connection refused, not an error page, so the host closes its
-listening socket while its system is down and opens it again (same port) when the fault clears.
+listening socket while its system is down and opens it again (same port) when the fault clears. The
+connections already open (HTTP keep-alive) are cut too: a down service answers nobody, and a client's
+pooled connection must not reach a server that is gone.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import socket
 import threading
 from typing import Any
 
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 
 from sandbox.faults import FaultBoard
 
@@ -31,6 +34,34 @@ class _QuietHandler(WSGIRequestHandler):
         return None
 
 
+class _Server(ThreadedWSGIServer):
+    """A threaded WSGI server that knows its open connections, so that going down cuts them."""
+
+    daemon_threads = True
+
+    def __init__(self, host: str, port: int, app: Any) -> None:
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+        super().__init__(host, port, app, handler=_QuietHandler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._connections_lock:
+            self._connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._connections_lock:
+            self._connections.discard(request)
+        super().shutdown_request(request)
+
+    def cut_connections(self) -> None:
+        with self._connections_lock:
+            open_now = list(self._connections)
+        for connection in open_now:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as sock:
         sock.bind((host, 0))
@@ -47,7 +78,7 @@ class ServiceHost:
         self.host = host
         self.port = port or free_port(host)
         self.board = board
-        self._server: BaseWSGIServer | None = None
+        self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._closed = False  # stop() is final: board changes no longer reopen the port
@@ -67,12 +98,11 @@ class ServiceHost:
             if self._server is not None or self._closed:
                 return
             try:
-                server = make_server(self.host, self.port, self.app, threaded=True, request_handler=_QuietHandler)
+                server = _Server(self.host, self.port, self.app)
             except OSError as exc:
                 if exc.errno == errno.EADDRINUSE:
                     raise PortInUseError(f"{self.name}: port {self.port} on {self.host} is already in use") from None
                 raise
-            server.daemon_threads = True
             self._server = server
             self._thread = threading.Thread(target=server.serve_forever, name=f"sandbox-{self.name}", daemon=True)
             self._thread.start()
@@ -87,6 +117,7 @@ class ServiceHost:
         if server is not None:
             server.shutdown()
             server.server_close()
+            server.cut_connections()
 
     def _follow_board(self) -> None:
         if self.board is None:

@@ -435,8 +435,9 @@ def test_fault_truncate_cuts_bodies_short(faulty: tuple[FaultBoard, Any, Any], p
 
 def test_fault_down_refuses_connections_then_recovers(faulty: tuple[FaultBoard, Any, Any]) -> None:
     board, s3, _ = faulty
+    assert s3.list_objects_v2(Bucket=BUCKET, MaxKeys=1)["KeyCount"] == 1  # a pooled keep-alive connection
     board.replace(parse_spec("recordings=down"))
-    with pytest.raises(EndpointConnectionError):
+    with pytest.raises(EndpointConnectionError):  # even through the pooled connection
         s3.list_objects_v2(Bucket=BUCKET, MaxKeys=1)
     board.replace([])
     assert s3.list_objects_v2(Bucket=BUCKET, MaxKeys=1)["KeyCount"] == 1
