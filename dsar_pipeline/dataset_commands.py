@@ -171,9 +171,9 @@ def _identifier(text: str) -> Any:
 
 
 def _connector(connector_class: Any, url: str) -> Any:
-    from connectors.billing.database import Timeouts
     from connectors.dataset.engine import DatasetDatabase
     from connectors.retry import RetryPolicy
+    from connectors.sql.database import Timeouts
 
     timeouts = Timeouts(connect_s=5.0, statement_s=30.0)
     engine = _engine(url, connector_class.system, timeouts)
@@ -195,8 +195,8 @@ def _plan(path: Path) -> Any:
 
 
 def _engine(url: str, system: str, timeouts: Any = None) -> Any:
-    from connectors.billing.database import Timeouts
     from connectors.dataset.engine import UnsupportedUrl, create_dataset_engine
+    from connectors.sql.database import Timeouts
 
     try:
         return create_dataset_engine(url, timeouts or Timeouts(connect_s=5.0), system, pool_size=1)
@@ -207,8 +207,8 @@ def _engine(url: str, system: str, timeouts: Any = None) -> Any:
 
 
 def _cause(exc: BaseException) -> str:
-    from connectors.billing.failures import Limits
     from connectors.dataset.failures import classify
+    from connectors.sql.failures import Limits
 
     return str(classify(exc, "connect", Limits(5, 30, 5), 0.0, False))
 

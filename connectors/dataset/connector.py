@@ -15,7 +15,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, ClassVar
 
-from connectors.billing.database import Timeouts
 from connectors.contract import Record, Source
 from connectors.dataset.compile import load_plan
 from connectors.dataset.engine import DatasetDatabase, create_dataset_engine
@@ -24,6 +23,7 @@ from connectors.dataset.records import records, reveals
 from connectors.dataset.walk import Walk, WalkResult
 from connectors.identity import Identifier, IdentityType
 from connectors.retry import RetryPolicy
+from connectors.sql.database import Timeouts
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 

@@ -1,6 +1,6 @@
 """The database behind a dataset: an engine for PostgreSQL, MariaDB/MySQL or SQLite, with bounds.
 
-Billing's connection layer (`connectors.billing.database`) is reused for what it already does well —
+The shared connection layer (`connectors.sql.database`) is used for what it already does well —
 a retried query is one whole attempt, a client-side deadline, value-free failure causes — and
 extended here with MariaDB/MySQL (PyMySQL): connect/read/write timeouts in the driver, a server-side
 statement time limit and a read-only session. Failures are named with the dataset's system, never
@@ -16,11 +16,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from connectors.billing.database import Database, Timeouts, postgresql_url
 from connectors.dataset.failures import classify
 from connectors.dataset.watchdog import SharedDeadline as Deadline
 from connectors.errors import PermanentError, TransientError
-from connectors.retry import RetryPolicy
+from connectors.sql.database import Database, Timeouts, postgresql_url
 
 BACKENDS = ("postgresql", "mysql", "mariadb", "sqlite")
 
@@ -84,11 +83,7 @@ def _mysql_engine(url: sa.URL, timeouts: Timeouts, pool_size: int) -> sa.Engine:
 
 
 class DatasetDatabase(Database):
-    """Billing's retried, bounded reads, with this system's name and MariaDB/MySQL failures understood."""
-
-    def __init__(self, engine: sa.Engine, timeouts: Timeouts, policy: RetryPolicy, system: str) -> None:
-        super().__init__(engine, timeouts, policy)
-        self.system = system
+    """The shared retried, bounded reads, with MariaDB/MySQL failures understood and the shared watchdog."""
 
     def _new_deadline(self, seconds: float) -> Deadline:
         return Deadline(seconds)

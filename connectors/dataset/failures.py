@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from sqlalchemy import exc as sa_exc
 
-from connectors.billing.failures import Limits
-from connectors.billing.failures import classify as classify_other
 from connectors.errors import PermanentError, TransientError, TruncatedPage
+from connectors.sql.failures import Limits
+from connectors.sql.failures import classify as classify_other
 
 TRANSIENT: dict[int, str] = {
     1040: "too many connections",

@@ -1,6 +1,6 @@
 """The Python type of each field's values, from fideslang's `data_type` or our `dsar.type`.
 
-The converters are billing's (`connectors.billing.values`): one type per column whatever the back
+The converters are shared (`connectors.sql.values`): one type per column whatever the back
 end, so a record reads the same from PostgreSQL, MariaDB and SQLite.
 """
 
@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from connectors.billing import values as v
 from connectors.dataset.extensions import FieldExtension
+from connectors.sql import values as v
 
 Converter = v.Converter
 

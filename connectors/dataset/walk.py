@@ -29,11 +29,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from connectors.billing import values as v
 from connectors.dataset import statements
 from connectors.dataset.plan import UNKEYED_ROWS, CollectionPlan, Lookup, Plan
 from connectors.errors import ConnectorError
 from connectors.identity import Identifier, IdentityType, InvalidIdentifier, latvian_display, normalise
+from connectors.sql import values as v
 
 RowId = tuple[str, tuple[Any, ...]]  # (collection, primary key values)
 Asked = tuple[str, str]  # (collection, field)

@@ -1,9 +1,9 @@
 """Client-side query deadlines kept by one watchdog thread, instead of a timer thread per query.
 
-Billing's `Deadline` starts a `threading.Timer` for every attempt: on these 2-core machines starting
-and cancelling that thread cost ~2.5 ms a query, more than a keyed SELECT itself. The behaviour is
-the same — when the time runs out the attempt's connections are cut — but every deadline of the
-process waits in one heap, watched by one daemon thread.
+The plain `Deadline` (`connectors.sql.deadline`) starts a `threading.Timer` for every attempt: on
+these 2-core machines starting and cancelling that thread cost ~2.5 ms a query, more than a keyed
+SELECT itself. The behaviour is the same — when the time runs out the attempt's connections are
+cut — but every deadline of the process waits in one heap, watched by one daemon thread.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import os
 import threading
 import time
 
-from connectors.billing.deadline import Deadline
+from connectors.sql.deadline import Deadline
 
 COMPACT_AT = 4096
 
@@ -72,7 +72,7 @@ os.register_at_fork(after_in_child=WATCHDOG.reset)
 
 
 class SharedDeadline(Deadline):
-    """Billing's `Deadline` (same `watch`, `fired`, cutting), timed by the shared watchdog."""
+    """The plain `Deadline` (same `watch`, `fired`, cutting), timed by the shared watchdog."""
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds

@@ -1,4 +1,4 @@
-"""The billing database connection: engine from the settings URL, timeouts, and retried queries.
+"""A connection to an SQL system we read: timeouts, and retried queries that are one whole attempt each.
 
 One query is one attempt: check a connection out, run the statement, read every row, give the
 connection back. Only then are the rows handed on, so a query cut off half-way (a dropped
@@ -20,15 +20,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import URL
 from sqlalchemy.sql.elements import TextClause
 
-from connectors.billing.deadline import Deadline
-from connectors.billing.failures import Limits, classify
 from connectors.errors import PermanentError, TransientError
 from connectors.retry import RetryPolicy, call_with_retries
-
-SYSTEM = "billing"
+from connectors.sql.deadline import Deadline
+from connectors.sql.failures import Limits, classify
 
 
 @dataclass(frozen=True)
@@ -53,7 +51,7 @@ class Timeouts:
         return Limits(self.libpq_connect_s, self.statement_s, self.sqlite_busy_s)
 
 
-def postgresql_url(url: URL, timeouts: Timeouts, application_name: str = "dsar-billing-connector") -> URL:
+def postgresql_url(url: URL, timeouts: Timeouts, application_name: str = "dsar-connector") -> URL:
     """The URL with our timeouts; libpq `options` already present (e.g. `-csearch_path=…`) are kept."""
     existing = url.query.get("options", "")
     if isinstance(existing, tuple):
@@ -73,41 +71,15 @@ def postgresql_url(url: URL, timeouts: Timeouts, application_name: str = "dsar-b
     return url.set(drivername="postgresql+psycopg").update_query_dict(query)
 
 
-def create_billing_engine(raw_url: str, timeouts: Timeouts, pool_size: int = 2) -> sa.Engine:
-    """An engine for the billing URL (PostgreSQL via psycopg 3, or SQLite); raises ValueError for others."""
-    url = make_url(raw_url)
-    backend = url.get_backend_name()
-    if backend == "sqlite":
-        engine = sa.create_engine(url, poolclass=sa.NullPool, hide_parameters=True,
-                                  connect_args={"timeout": timeouts.sqlite_busy_s})
-
-        @sa.event.listens_for(engine, "connect")
-        def _read_only(dbapi_connection: Any, _record: Any) -> None:
-            # The database is a replica for reading: refuse writes even on a writable file.
-            dbapi_connection.execute("PRAGMA query_only = ON")
-
-        return engine
-    if backend == "postgresql":
-        # Autocommit: each SELECT is its own (read-only) transaction, so a query is one round trip, not
-        # BEGIN + SELECT + ROLLBACK — fewer requests to lose on a flaky link. No hstore: we never use it,
-        # and looking it up would cost a query on the first connection.
-        return sa.create_engine(postgresql_url(url, timeouts), pool_size=pool_size, max_overflow=pool_size,
-                                pool_timeout=timeouts.connect_s, pool_pre_ping=True, pool_recycle=600,
-                                isolation_level="AUTOCOMMIT", skip_autocommit_rollback=True,
-                                use_native_hstore=False, hide_parameters=True)
-    raise ValueError(f"billing database URL must be postgresql://… or sqlite://…, not {backend}://")
-
-
 class Database:
     """Parameterised reads with retries; counts attempts. Thread-safe (one engine, per-thread deadlines).
 
-    A subclass for another SQL system names itself (`system`) and may bring its own deadline and failure
-    sorting (`_new_deadline`, `_classify`); the attempt itself is the same everywhere.
+    `system` names the system in every failure. A subclass may bring its own deadline and failure sorting
+    (`_new_deadline`, `_classify`); the attempt itself is the same everywhere.
     """
 
-    system = SYSTEM
-
-    def __init__(self, engine: sa.Engine, timeouts: Timeouts, policy: RetryPolicy) -> None:
+    def __init__(self, engine: sa.Engine, timeouts: Timeouts, policy: RetryPolicy, system: str) -> None:
+        self.system = system
         self.engine = engine
         self.timeouts = timeouts
         self.policy = policy

@@ -18,7 +18,7 @@ from connectors.contract import Record
 from .catalog import DEFAULT_RULE, rules_of_source
 from .context import DecisionFound, SearchStatus, SystemSearch, WithheldKind
 
-# Where the billing connector keeps the facts the letter names (connectors/billing/sources.py).
+# Where the billing connector keeps the facts the letter names (connectors/dataset/files/billing.yml).
 CREDIT_CHECKS = ("billing", "credit_checks")
 COLLECTION_STEPS = ("billing", "collection_steps")
 METERING_POINTS = ("billing", "metering_points")

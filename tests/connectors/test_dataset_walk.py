@@ -20,13 +20,13 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
-from connectors.billing.database import Timeouts
 from connectors.classification import Disposition, classify
 from connectors.dataset import DatasetConnector, DatasetInvalid, load_plan
 from connectors.dataset.watchdog import SharedDeadline
 from connectors.errors import ConnectorError
 from connectors.identity import Identifier, IdentityType, Strength
 from connectors.retry import RetryPolicy
+from connectors.sql.database import Timeouts
 from tests.connectors.dataset_databases import BACKENDS, fresh_database
 
 T = IdentityType

@@ -372,13 +372,13 @@ def test_found_data_reduces_records_to_the_letter_facts():
 @pytest.mark.parametrize(("case", "controller"), [("debtor", "enefit-ee"), ("latvian", "enefit-lv")])
 def test_letter_from_the_billing_records_of_a_sandbox_person(federation, case, controller):
     """Records the real connector reads for a seeded person become a letter naming what concerns them."""
-    from connectors.billing import BillingConnector
     from connectors.identity import normalise
+    from connectors.registry import systems
 
     person = federation.population.case(case)
     code = Identifier(IdentityType.PERSONAL_CODE, normalise(IdentityType.PERSONAL_CODE, person.personal_code),
                       Strength.STRONG)
-    connector = BillingConnector.from_settings(dict(federation.settings))
+    connector = systems()["billing"].build(dict(federation.settings))
     profile = load_profile(controller)
     found = FoundData(zone=profile.zone)
     try:

@@ -26,16 +26,17 @@ import pyarrow.parquet as pq
 import pytest
 
 from connectors.avp.sources import SOURCES as AVP
-from connectors.billing.sources import SOURCES as BILLING
 from connectors.contract import Attachment, Record
 from connectors.portal.sources import SOURCES as PORTAL
 from connectors.recordings.sources import SOURCES as RECORDINGS
+from connectors.registry import systems
 from connectors.volt.sources import SOURCES as VOLT
 from dsar_pipeline.export.portability import write_export
 from dsar_pipeline.export.values import csv_cell, json_value
 from dsar_pipeline.package.staging import StagedFile
 
-DECLARED = {"billing": BILLING, "volt": VOLT, "portal": PORTAL, "avp": AVP, "recordings": RECORDINGS}
+DECLARED = {"billing": systems()["billing"].connector_class().sources, "volt": VOLT, "portal": PORTAL, "avp": AVP,
+            "recordings": RECORDINGS}
 SYSTEMS = {"billing": "Billing", "volt": "Volt charging app", "recordings": "Call recordings",
            "portal": "Self-service portal", "avp": "AVP data hub (Elering)"}
 NOW = datetime(2026, 1, 15, 10, 0, tzinfo=UTC)

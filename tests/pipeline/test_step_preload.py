@@ -29,8 +29,8 @@ from dsar_pipeline.report.render import _environment
 from connectors.http import tls_context
 print(json.dumps({
     "modules": sorted(m for m in ("dagster._core.storage.sqlite_storage", "upath.registry", "sqlalchemy", "alembic",
-                                  "connectors.avp.connector", "connectors.billing", "pyarrow.parquet", "pandas",
-                                  "weasyprint", "pyhanko.sign")
+                                  "connectors.avp.connector", "connectors.dataset.connector", "pyarrow.parquet",
+                                  "pandas", "weasyprint", "pyhanko.sign")
                       if m in sys.modules),
     "profiles_cached": load_profile.cache_info().currsize, "strings_cached": strings.cache_info().currsize,
     "report_template_cached": _environment.cache_info().currsize, "tls_cached": tls_context.cache_info().currsize}))
@@ -44,7 +44,7 @@ def test_every_part_of_the_warm_up_runs_and_leaves_the_modules_and_caches_loaded
     assert done.returncode == 0, done.stderr[-2000:]
     found = json.loads(done.stdout.strip().splitlines()[-1])
     assert found["modules"] == sorted(["dagster._core.storage.sqlite_storage", "upath.registry", "sqlalchemy",
-                                       "alembic", "connectors.avp.connector", "connectors.billing",
+                                       "alembic", "connectors.avp.connector", "connectors.dataset.connector",
                                        "pyarrow.parquet", "pandas", "weasyprint", "pyhanko.sign"])
     assert found["profiles_cached"] == 5 and found["strings_cached"] == 4
     assert found["report_template_cached"] == 1 and found["tls_cached"] == 1
