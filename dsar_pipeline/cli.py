@@ -101,6 +101,27 @@ ABSENT: dict[tuple[str, ...], str] = {}
 """Harness commands this installation lacks (filled by `build_parser`), with the reason."""
 
 
+def configuration_problem() -> str | None:
+    """What is wrong with the deployment's systems file or profile folder (`DSAR_SYSTEMS_FILE`,
+    `DSAR_PROFILE_DIR`), in one line; None when both can be used."""
+    from connectors.registry import SystemsFileError, systems
+
+    from .profiles import PROFILE_DIR_SETTING, ProfileError, list_controllers, load_profile, profile_dir
+
+    try:
+        systems()
+    except SystemsFileError as exc:
+        return str(exc)
+    if not profile_dir().is_dir():
+        return f"{PROFILE_DIR_SETTING}: {profile_dir()} is not a folder"
+    try:
+        for controller in list_controllers():
+            load_profile(controller)
+    except ProfileError as exc:
+        return str(exc)
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     words = list(sys.argv[1:] if argv is None else argv)
@@ -108,6 +129,10 @@ def main(argv: list[str] | None = None) -> int:
         if tuple(words[:len(command)]) == command:
             return explain_absent(command, problem)
     args = parser.parse_args(words)
+    problem = configuration_problem()
+    if problem is not None:
+        print(f"dsar {args.command}: error: {problem}", file=sys.stderr)
+        return 2
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

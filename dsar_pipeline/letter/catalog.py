@@ -14,9 +14,10 @@ from collections.abc import Mapping
 
 from connectors.categories import CATEGORIES
 
-from ..profiles import ALL_SYSTEMS, SystemName
+from ..profiles import SystemName
 
-SYSTEMS: tuple[SystemName, ...] = ALL_SYSTEMS
+SYSTEMS: tuple[SystemName, ...] = ("billing", "volt", "recordings", "portal", "avp")
+"""The built-in systems tabled below; a system added by configuration is read from its declarations."""
 
 _COMMON_PERSON = frozenset({"user.unique_id", "user.contact.email", "user.contact.phone_number"})
 

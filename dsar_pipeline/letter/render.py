@@ -48,7 +48,7 @@ def letter_sections(c: LetterContext) -> list[Section]:
     w = Words(c.language)
     contact = contact_of(w, c.facts.dpo, c.facts.customer_service)
     due = w.date(c.due_on)
-    failed = w.join([w.sub("systems", s.system) for s in c.failed_systems])
+    failed = w.join([w.system(s.system) for s in c.failed_systems])
     sections = [
         facts_sections.purposes(c, w, contact), facts_sections.categories(c, w),
         facts_sections.recipients(c, w, contact), facts_sections.retention(c, w, contact),
@@ -72,7 +72,7 @@ def _view(c: LetterContext) -> dict[str, Any]:
     controller = facts.legal_name
     contact = contact_of(w, facts.dpo, facts.customer_service)
     due = w.date(c.due_on)
-    failed = w.join([w.sub("systems", s.system) for s in c.failed_systems])
+    failed = w.join([w.system(s.system) for s in c.failed_systems])
     if c.holds_data:
         confirmation = w("confirm_yes", controller=controller)
     elif c.failed_systems:
@@ -106,7 +106,7 @@ def _view(c: LetterContext) -> dict[str, Any]:
         "intro_statements": intro,
         "confirmation": confirmation,
         "confirmation_source": src.search("records found per system (Art. 15(1) confirmation)"),
-        "systems": [{"name": w.sub("systems", s.system), "failed": s.status == "failed",
+        "systems": [{"name": w.system(s.system), "failed": s.status == "failed",
                      "status": w.table["status_failed" if s.status == "failed" else "status_complete"],
                      "records": w.number(s.records)} for s in c.ordered_systems],
         "systems_source": src.search("every system the controller runs, with its search status and record count"),

@@ -69,7 +69,7 @@ def categories(c: LetterContext, w: Words) -> Section:
     for search in c.ordered_systems:
         found = [name for name in CATEGORIES if name in search.listed_categories]
         if search.records and found:
-            rows.append([w.sub("systems", search.system), names(c, w, found)])
+            rows.append([w.system(search.system), names(c, w, found)])
     if not c.holds_data or not rows:
         s.p(w("none_1b"), src.search("no personal data found"))
         return s

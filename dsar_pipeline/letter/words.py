@@ -58,6 +58,16 @@ class Words:
     def sub(self, table: str, key: str) -> str:
         return str(self.table[table][key])
 
+    def system(self, name: str) -> str:
+        """The system's name in this language: the string table's, else the systems file's `titles`."""
+        known = self.table["systems"].get(name)
+        if known:
+            return str(known)
+        from connectors.registry import systems
+
+        entry = systems().get(name)
+        return entry.title_in(self.language) if entry is not None else name
+
     def category(self, name: str) -> str:
         return str(self.table["categories"].get(name) or CATEGORIES.get(name, name))
 

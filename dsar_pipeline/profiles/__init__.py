@@ -11,6 +11,7 @@ same files without touching this loader: ``dsar_pipeline.letter.facts`` types th
 
 from __future__ import annotations
 
+import os
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -21,15 +22,29 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 PROFILE_DIR = Path(__file__).resolve().parent
-"""Directory holding ``<controller id>.yaml`` files."""
+"""Directory holding the built-in ``<controller id>.yaml`` files."""
+PROFILE_DIR_SETTING = "DSAR_PROFILE_DIR"
+"""A deployment's own folder of profiles, used instead of the built-in ones when set."""
 
 _ID_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$")
 
 Country = Literal["EE", "LV", "LT"]
 Language = Literal["et", "lv", "ru", "en"]
-SystemName = Literal["billing", "volt", "recordings", "portal", "avp"]
-"""The five source systems (``connectors/systems.yaml``); a profile lists those its controller runs."""
-ALL_SYSTEMS: tuple[SystemName, ...] = ("billing", "volt", "recordings", "portal", "avp")
+SystemName = str
+"""A system of the systems file (``connectors/systems.yaml`` or ``DSAR_SYSTEMS_FILE``); a profile lists
+those its controller runs, and a name the file does not configure is refused when the profile loads."""
+
+
+def configured_systems() -> tuple[SystemName, ...]:
+    from connectors.registry import systems
+
+    return tuple(systems())
+
+
+def profile_dir() -> Path:
+    """Where profiles are read: ``DSAR_PROFILE_DIR`` if set, else the built-in folder."""
+    configured = os.environ.get(PROFILE_DIR_SETTING, "").strip()
+    return Path(configured) if configured else PROFILE_DIR
 
 
 class ProfileError(ValueError):
@@ -102,15 +117,24 @@ class ControllerProfile(BaseModel):
     answer_promise: AnswerPromise = Field(default_factory=AnswerPromise)
     signed_requests_required: bool = False
     supervisory_authority: SupervisoryAuthority
-    # Which of the five systems this controller runs: only these are searched for its requests.
+    # Which of the configured systems this controller runs: only these are searched for its requests.
     # The rest of the Art. 15 facts (purposes, retention, ...) are typed by dsar_pipeline.letter.facts.
-    systems: tuple[SystemName, ...] = Field(default=ALL_SYSTEMS, min_length=1)
+    systems: tuple[SystemName, ...] = Field(default_factory=configured_systems, min_length=1)
 
     @field_validator("id")
     @classmethod
     def _id_is_safe(cls, value: str) -> str:
         if not _ID_RE.fullmatch(value):
             raise ValueError("controller id must be lowercase letters, digits and hyphens")
+        return value
+
+    @field_validator("systems")
+    @classmethod
+    def _systems_are_configured(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        known = configured_systems()
+        unknown = [name for name in value if name not in known]
+        if unknown:
+            raise ValueError(f"system {unknown[0]!r} is not in the systems file (configured: {', '.join(known)})")
         return value
 
     @field_validator("time_zone")
@@ -140,7 +164,7 @@ def is_valid_controller_id(controller_id: str) -> bool:
 
 def list_controllers() -> list[str]:
     """Ids of every controller that has a profile file, sorted."""
-    return sorted(p.stem for p in PROFILE_DIR.glob("*.yaml") if _ID_RE.fullmatch(p.stem))
+    return sorted(p.stem for p in profile_dir().glob("*.yaml") if _ID_RE.fullmatch(p.stem))
 
 
 @lru_cache(maxsize=64)
@@ -152,7 +176,7 @@ def load_profile(controller_id: str) -> ControllerProfile:
     """
     if not isinstance(controller_id, str) or not _ID_RE.fullmatch(controller_id):
         raise ProfileError("controller id has an invalid format")
-    path = PROFILE_DIR / f"{controller_id}.yaml"
+    path = profile_dir() / f"{controller_id}.yaml"
     if not path.is_file():
         raise ProfileError(f"unknown controller {controller_id!r} (known: {', '.join(list_controllers())})")
     try:
@@ -173,8 +197,8 @@ def load_profile(controller_id: str) -> ControllerProfile:
 
 
 __all__ = [
-    "ALL_SYSTEMS",
     "PROFILE_DIR",
+    "PROFILE_DIR_SETTING",
     "AnswerPromise",
     "ControllerProfile",
     "Country",
@@ -183,7 +207,9 @@ __all__ = [
     "PromisedExtension",
     "SupervisoryAuthority",
     "SystemName",
+    "configured_systems",
     "is_valid_controller_id",
     "list_controllers",
     "load_profile",
+    "profile_dir",
 ]

@@ -78,9 +78,14 @@ def readable_value(value: str) -> str:
 
 
 def system_title(system: str, language: str) -> str | None:
-    """The system's name in `language`, or None for a system the file does not know."""
+    """The system's name in `language` (this file's, else the systems file's `titles`), or None."""
     texts = catalogue()["systems"].get(system)
-    return texts[base_language(language)] if texts else None
+    if texts:
+        return texts[base_language(language)]
+    from connectors.registry import systems
+
+    entry = systems().get(system)
+    return (entry.titles or {}).get(base_language(language)) if entry is not None else None
 
 
 def source_title(system: str, source: str, language: str) -> str:
