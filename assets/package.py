@@ -10,29 +10,37 @@ from assets.batching import per_request
 from assets.io_manager import load_stored
 from assets.partitions import requests_partitions, single_run
 from assets.request_checks import Verdict, check_result
-from assets.resources import SystemResource, WorkStoreResource
+from assets.resources import WorkStoreResource
+from assets.resources.systems import resource_key
 from connectors.classification import ReviewCause
 from connectors.registry import systems
+from dsar_pipeline.export.redaction import RECORDINGS_SYSTEM
 from dsar_pipeline.package.assemble import SealedPackage, StagedContents, seal_package, stage_contents, staging_for
 from dsar_pipeline.package.passphrase import PASSPHRASE_OBJECT, generate_passphrase
 from dsar_pipeline.package.verify import verify_package
 from dsar_pipeline.sealing.envelope import encrypt_bytes
 
 SYSTEM_INPUTS = {f"{name}_records": dg.AssetIn() for name in systems()}
+AUDIO_SYSTEM = RECORDINGS_SYSTEM if RECORDINGS_SYSTEM in systems() else None  # whose calls' audio is copied
 
 
 @dg.asset(partitions_def=requests_partitions, backfill_policy=single_run, group_name="package", kinds={"python"},
           ins={"dsar_request": dg.AssetIn(), "review_findings": dg.AssetIn(), **SYSTEM_INPUTS},
           deps=["release_scope"],
+          required_resource_keys={"work", *([resource_key(AUDIO_SYSTEM)] if AUDIO_SYSTEM else [])},
           description="Export (JSON, CSV, Parquet, data dictionary), readable report, recordings and the Art. 15 "
                       "letter, staged encrypted.")
-def portability_export(context: dg.AssetExecutionContext, work: WorkStoreResource,
-                       recordings_system: SystemResource, **inputs: Any) -> Any:
+def portability_export(context: dg.AssetExecutionContext, **inputs: Any) -> Any:
+    """The call recordings' audio is streamed from their system while staging; a deployment without that
+    system (only systems configured by their dataset files, say) needs no such resource."""
+    work: WorkStoreResource = context.resources.work
     keys = work.key_provider()
-    recordings = recordings_system.build()
+    recordings = getattr(context.resources, resource_key(AUDIO_SYSTEM)).build() if AUDIO_SYSTEM else None
 
     def copy_audio(attachment: Any, sink: Any) -> None:
-        recordings.copy_attachment(attachment, sink)  # type: ignore[attr-defined]
+        if recordings is None:
+            raise RuntimeError("a call recording was released, but no recordings system is configured")
+        recordings.copy_attachment(attachment, sink)
 
     def step(request_id: str, own: dict) -> StagedContents:
         results = {name: own[f"{name}_records"] for name in systems()}
@@ -48,7 +56,8 @@ def portability_export(context: dg.AssetExecutionContext, work: WorkStoreResourc
             "files": c.files, "records": c.records, "complete": c.complete, "withheld": c.withheld,
             "letter_pdf": c.letter_pdf})
     finally:
-        recordings.close()
+        if recordings is not None:
+            recordings.close()
 
 
 @dg.asset(partitions_def=requests_partitions, backfill_policy=single_run, group_name="package", kinds={"python"},

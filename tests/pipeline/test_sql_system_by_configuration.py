@@ -87,9 +87,10 @@ def crm() -> Iterator[tuple[str, dict[str, list[str]]]]:
         admin.dispose()
 
 
-def configure(folder: Path) -> dict[str, str]:
-    """The operator's configuration: the shipped systems plus `crm:`, and profiles that run it."""
-    entries = yaml.safe_load(SYSTEMS_FILE.read_text(encoding="utf-8"))
+def configure(folder: Path, only_crm: bool = False) -> dict[str, str]:
+    """The operator's configuration: the shipped systems plus `crm:` (or `crm:` alone), and profiles that
+    run it."""
+    entries = {} if only_crm else yaml.safe_load(SYSTEMS_FILE.read_text(encoding="utf-8"))
     for entry in entries.values():  # relative dataset paths count from the file that names them
         if "dataset" in entry:
             entry["dataset"] = str((SYSTEMS_FILE.parent / entry["dataset"]).resolve())
@@ -103,20 +104,30 @@ def configure(folder: Path) -> dict[str, str]:
     profiles.mkdir()
     for path in PROFILE_DIR.glob("*.yaml"):
         profile = yaml.safe_load(path.read_text(encoding="utf-8"))
-        profile["systems"] = [*profile["systems"], "crm"]
+        profile["systems"] = ["crm"] if only_crm else [*profile["systems"], "crm"]
+        if only_crm:
+            _drop_other_systems(profile)
         (profiles / path.name).write_text(yaml.safe_dump(profile, allow_unicode=True, sort_keys=False),
                                           encoding="utf-8")
     return {"DSAR_SYSTEMS_FILE": str(systems_file), "DSAR_PROFILE_DIR": str(profiles)}
 
 
-@pytest.fixture(scope="module")
-def delivered(crm: tuple[str, dict[str, list[str]]],
-              tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], dict[str, bytes]]:
-    url, _ = crm
-    folder = tmp_path_factory.mktemp("crm-demo")
-    env = {**os.environ, **configure(folder), "DSAR_CRM_DATABASE_URL": url}
+def _drop_other_systems(node: Any) -> None:
+    """Facts tied to systems this deployment lacks (a purpose of the Volt app, say) name only those it has."""
+    if isinstance(node, dict):
+        if isinstance(node.get("systems"), list):
+            node["systems"] = [name for name in node["systems"] if name == "crm"]
+        for value in node.values():
+            _drop_other_systems(value)
+    elif isinstance(node, list):
+        for value in node:
+            _drop_other_systems(value)
+
+
+def run_demo(folder: Path, env: dict[str, str]) -> tuple[dict[str, Any], dict[str, bytes]]:
     result = subprocess.run([sys.executable, "-m", "dsar_pipeline.cli", "demo", "--size", str(SIZE), "--json"],
-                            cwd=folder, env=env, capture_output=True, text=True, timeout=600, check=False)
+                            cwd=folder, env={**os.environ, **env}, capture_output=True, text=True, timeout=600,
+                            check=False)
     assert "Traceback" not in result.stderr, result.stderr[-3000:]
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads(result.stdout.strip().splitlines()[-1])
@@ -125,6 +136,14 @@ def delivered(crm: tuple[str, dict[str, list[str]]],
         archive.setpassword(passphrase.encode())
         files = {name: archive.read(name) for name in archive.namelist()}
     return summary, files
+
+
+@pytest.fixture(scope="module")
+def delivered(crm: tuple[str, dict[str, list[str]]],
+              tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], dict[str, bytes]]:
+    url, _ = crm
+    folder = tmp_path_factory.mktemp("crm-demo")
+    return run_demo(folder, {**configure(folder), "DSAR_CRM_DATABASE_URL": url})
 
 
 def test_the_crm_is_searched_and_its_rows_are_delivered(delivered: tuple[dict[str, Any], dict[str, bytes]]) -> None:
@@ -154,3 +173,16 @@ def test_the_letter_names_the_crm_in_its_language(delivered: tuple[dict[str, Any
     _, files = delivered
     [letter] = [body.decode() for name, body in files.items() if name.endswith("letter.html")]
     assert any(title in letter for title in TITLES.values())
+
+
+def test_a_deployment_whose_only_system_is_the_crm_delivers(crm: tuple[str, dict[str, list[str]]],
+                                                            tmp_path_factory: pytest.TempPathFactory) -> None:
+    """No recordings system, no billing: the profile's one system is the CRM, and the request is delivered."""
+    url, subjects = crm
+    folder = tmp_path_factory.mktemp("crm-only")
+    summary, files = run_demo(folder, {**configure(folder, only_crm=True), "DSAR_CRM_DATABASE_URL": url})
+    assert summary["status"] == "delivered" and set(summary["systems"]) == {"crm"}
+    assert summary["systems"]["crm"] == {**summary["systems"]["crm"], "status": "complete", "records": 6}
+    everything = b"\n".join(files.values())
+    assert all(subject.encode() in everything for subject in subjects["demo"])
+    assert not any(subject.encode() in everything for subject in subjects["stranger"])
