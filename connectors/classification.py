@@ -40,21 +40,60 @@ class ReviewCause(StrEnum):
 
 
 def classify(records: Iterable[Record], anchor: str | None) -> dict[tuple[str, str, str], Disposition]:
-    """Disposition of every record by `Record.ref`; parents are decided before their children.
+    """Disposition of every record by `Record.ref`; each decided after the records it belongs to.
 
     `anchor` is the request's personal code in `Identifier` form (None when the request names none).
+    Fails closed: two records under one ref get the worse of their dispositions, and a record whose
+    parent was not collected (or whose parents form a cycle) is never released without the DPO.
     """
+    own: dict[tuple[str, str, str], Disposition] = {}
+    parents: dict[tuple[str, str, str], tuple[str, str, str] | None] = {}
+    for record in records:
+        mine = _own_disposition(record, anchor)
+        own[record.ref] = _worse(own[record.ref], mine) if record.ref in own else mine
+        parent = (record.system, *record.parent) if record.parent else None
+        if record.ref in parents and parents[record.ref] != parent:
+            own[record.ref] = _worse(own[record.ref], Disposition.REVIEW)
+        parents.setdefault(record.ref, parent)
     decided: dict[tuple[str, str, str], Disposition] = {}
-    pending = list(records)
-    for record in pending:
-        decided[record.ref] = _own_disposition(record, anchor)
-    for record in pending:
-        parent = decided.get((record.system, *record.parent)) if record.parent else None
-        if parent is Disposition.OTHER_PERSON:
-            decided[record.ref] = Disposition.OTHER_PERSON
-        elif parent is Disposition.RELEASE and decided[record.ref] is Disposition.REVIEW:
-            decided[record.ref] = Disposition.RELEASE
+    for ref in own:
+        _decide(ref, own, parents, decided)
     return decided
+
+
+def _decide(ref: tuple[str, str, str], own: dict[tuple[str, str, str], Disposition],
+            parents: dict[tuple[str, str, str], tuple[str, str, str] | None],
+            decided: dict[tuple[str, str, str], Disposition]) -> Disposition:
+    """Walk up to the first decided ancestor (or the root), then decide downwards."""
+    chain = [ref]
+    while (parent := parents[chain[-1]]) is not None and parent in own and parent not in decided:
+        if parent in chain:  # records that belong to each other: none is released without the DPO
+            for member in chain[chain.index(parent):]:
+                decided[member] = _worse(own[member], Disposition.REVIEW)
+            break
+        chain.append(parent)
+    for current in reversed(chain):
+        if current in decided:
+            continue
+        mine, parent = own[current], parents[current]
+        if parent is None:
+            decided[current] = mine
+        elif parent not in own or parent not in decided:  # not collected, or part of a cycle
+            decided[current] = _worse(mine, Disposition.REVIEW)
+        elif decided[parent] is Disposition.OTHER_PERSON:
+            decided[current] = Disposition.OTHER_PERSON
+        elif decided[parent] is Disposition.RELEASE and mine is Disposition.REVIEW:
+            decided[current] = Disposition.RELEASE
+        else:
+            decided[current] = mine
+    return decided[ref]
+
+
+_SEVERITY = {Disposition.RELEASE: 0, Disposition.REVIEW: 1, Disposition.OTHER_PERSON: 2}
+
+
+def _worse(a: Disposition, b: Disposition) -> Disposition:
+    return a if _SEVERITY[a] >= _SEVERITY[b] else b
 
 
 def review_cause(record: Record) -> ReviewCause:

@@ -79,6 +79,9 @@ class Identifier:
     for what a strong match revealed; false for what a weak or unbound match revealed (it may be
     someone else's: the portal account found by a shared phone carries the other adult's personal
     code, the customer found by a claimed customer number may be a stranger).
+    `held_with` are the personal codes the revealing record (or a record it belongs to) holds: the
+    identity graph, which knows the request's anchor, treats what another person's record reveals as
+    theirs (a metering point's previous tenant reached through its EIC), never as the subject's.
     """
 
     type: IdentityType
@@ -86,6 +89,7 @@ class Identifier:
     strength: Strength = field(compare=False)
     via: tuple[str, ...] = field(default=("request",), compare=False)
     expandable: bool = field(default=True, compare=False)
+    held_with: frozenset[str] = field(default=frozenset(), compare=False)
 
     @classmethod
     def of(cls, type_: IdentityType | str, value: str, via: tuple[str, ...] = ("request",),
@@ -107,6 +111,19 @@ class Identifier:
         path reaches it too. What its records reveal is not searched further."""
         kind = IdentityType(type_)
         return cls(kind, normalise(kind, value), Strength.UNBOUND, ("request", "claimed"), True)
+
+    @property
+    def is_anchor(self) -> bool:
+        return self.type is IdentityType.PERSONAL_CODE and self.via == ("request", "anchor")
+
+    def held_by_another(self, anchor: str | None) -> bool:
+        """Revealed by a record that holds a personal code other than the anchor's."""
+        return bool(self.held_with) and (anchor is None or bool(self.held_with - {anchor}))
+
+    def as_someone_elses(self) -> Identifier:
+        """This identifier as another person's: weak at best, and never searched further."""
+        return Identifier(self.type, self.value, Strength.weakest(self.strength, Strength.WEAK), self.via, False,
+                          self.held_with)
 
     @property
     def is_strong(self) -> bool:

@@ -32,9 +32,17 @@ class IdentityGraph:
     calls: int = 0
     errors: dict[str, str] = field(default_factory=dict)  # system -> cause (no personal values)
     stopped_early: str | None = None  # why expansion stopped before reaching a fixed point
+    anchor: str | None = None  # the request's personal code
 
     def add(self, identifier: Identifier) -> bool:
-        """Keep the strongest path to each identifier; True when it is new or became strong."""
+        """Keep the strongest path to each identifier; True when it is new or became strong.
+
+        What a record of another person reveals (it holds a personal code that is not the anchor's) is
+        kept as theirs: weak and never searched, however strong the path that reached the record."""
+        if identifier.is_anchor and self.anchor is None:
+            self.anchor = identifier.value
+        if identifier.held_by_another(self.anchor):
+            identifier = identifier.as_someone_elses()
         key = (identifier.type, identifier.value)
         known = self.identifiers.get(key)
         if known is None or identifier.outranks(known):
@@ -49,7 +57,7 @@ class IdentityGraph:
 
 def expand(subject: Sequence[Identifier], connectors: Mapping[str, Connector],
            max_rounds: int = MAX_ROUNDS, max_calls: int = MAX_CALLS) -> IdentityGraph:
-    graph = IdentityGraph()
+    graph = IdentityGraph(anchor=next((i.value for i in subject if i.is_anchor), None))
     given = [i for i in subject if graph.add(i)]
     # The anchor's own search goes first and the claims a round later: a claim the anchor's path
     # reaches in the meantime is asked once, already bound, instead of twice (unbound, then bound).

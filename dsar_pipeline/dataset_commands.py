@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -160,10 +161,11 @@ def _identifier(text: str) -> Any:
     from connectors.identity import Identifier, InvalidIdentifier
 
     kind, sep, value = text.partition("=")
-    if not sep or not value.strip():
-        raise DatasetCommandError(f"--identity {kind or '?'}: expected TYPE=VALUE")
+    if not sep or not value.strip():  # never repeated: without `=` the whole argument may be the value
+        raise DatasetCommandError("--identity: expected TYPE=VALUE")
     if kind not in NAMES:
-        raise DatasetCommandError(f"--identity {kind}: unknown identity type (known: {KNOWN})")
+        shown = kind if re.fullmatch(r"[a-z_]{1,40}", kind) else "?"
+        raise DatasetCommandError(f"--identity {shown}: unknown identity type (known: {KNOWN})")
     try:
         return Identifier.of(NAMES[kind], value)
     except InvalidIdentifier as exc:

@@ -19,7 +19,7 @@ from connectors.contract import Record, Source
 from connectors.dataset.compile import load_plan
 from connectors.dataset.engine import DatasetDatabase, create_dataset_engine
 from connectors.dataset.plan import Plan
-from connectors.dataset.records import records, reveals
+from connectors.dataset.records import Owners, records, reveals
 from connectors.dataset.walk import Walk, WalkResult
 from connectors.identity import Identifier, IdentityType
 from connectors.retry import RetryPolicy
@@ -92,15 +92,18 @@ class DatasetConnector:
 
     def revealed(self, walked: WalkResult) -> Iterator[Identifier]:
         """Every identifier the walk's rows reveal, by its best path (never searched in the walk itself)."""
-        found: dict[tuple[IdentityType, str], Identifier] = {}
+        found: dict[tuple[IdentityType, str, frozenset[str]], Identifier] = {}
+        owners = Owners(self.plan, walked)
         for name, rows in walked.rows.items():
             collection = self.plan.collections[name]
             for key, row in rows.items():
-                for identifier in reveals(self.system, collection, row,
-                                          tuple(walked.matched_by[(name, key)].values())):
-                    known = found.get((identifier.type, identifier.value))
+                for identifier in reveals(self.system, collection, row, tuple(walked.matched_by[(name, key)].values()),
+                                          owners.codes(name, key)):
+                    # one per holder: the subject's own version and another person's are both reported
+                    slot = (identifier.type, identifier.value, identifier.held_with)
+                    known = found.get(slot)
                     if known is None or identifier.outranks(known):
-                        found[(identifier.type, identifier.value)] = identifier
+                        found[slot] = identifier
         yield from found.values()
 
     def collect(self, identifiers: Sequence[Identifier]) -> Iterator[Record]:

@@ -152,6 +152,11 @@ class Plan:
     def sources(self) -> Mapping[str, Source]:
         return MappingProxyType({name: c.source() for name, c in self.collections.items()})
 
+    def belongs(self, edge: Edge) -> bool:
+        """True for a `parent` reference, either way: one of the two rows belongs to the other."""
+        return self.collections[edge.source].parent == edge.source_field or \
+            self.collections[edge.target].parent == edge.target_field
+
     def outgoing(self, collection: str) -> tuple[Edge, ...]:
         return self.outgoing_edges.get(collection, ())
 

@@ -8,20 +8,23 @@ the strength of the match, as every connector reveals (`connectors.identity`).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from typing import Any
 
+from connectors.classification import PERSONAL_CODE_CATEGORY
 from connectors.contract import Record
 from connectors.dataset.plan import CollectionPlan, Plan, referenced
-from connectors.dataset.walk import WalkResult
+from connectors.dataset.walk import WalkResult, as_target
 from connectors.errors import ConnectorError
-from connectors.identity import Identifier, IdentityType, InvalidIdentifier, Strength
+from connectors.identity import Identifier, IdentityType, InvalidIdentifier, Strength, normalise
 
 
 def records(plan: Plan, system: str, walk: WalkResult) -> Iterator[Record]:
     """Collection by collection in the dataset's order (parents first, as the file lists them), by key."""
     dates = _EventDates(plan, walk)
+    owners = Owners(plan, walk)
     for collection in plan.collections.values():
         rows = walk.rows.get(collection.name, {})
         now = datetime.now(UTC)
@@ -31,16 +34,50 @@ def records(plan: Plan, system: str, walk: WalkResult) -> Iterator[Record]:
             yield Record(system=system, source=collection.name, key=record_key(key),
                          fields=(fields := _fields(system, collection, row)),
                          categories=_categories(collection, row, fields), matched_by=by, retrieved_at=now,
-                         reveals=reveals(system, collection, row, by), event_date=dates.of(collection, key),
-                         parent=_parent(plan, walk, collection, row))
+                         reveals=reveals(system, collection, row, by, owners.codes(collection.name, key)),
+                         event_date=dates.of(collection, key), parent=_parent_ref(plan, walk, collection, row))
 
 
 def record_key(key: tuple[Any, ...]) -> str:
-    return "/".join(str(part) for part in key)
+    """A row's key as a record key: the value itself for one column, a JSON array for several (so that
+    ('x/y', 'z') and ('x', 'y/z') can never be the same record)."""
+    if len(key) == 1:
+        return str(key[0])
+    return json.dumps([part if isinstance(part, int | None) else str(part) for part in key], ensure_ascii=False)
+
+
+class Owners:
+    """The personal codes a row holds, with those of the rows it belongs to (its `parent` chain)."""
+
+    def __init__(self, plan: Plan, walk: WalkResult) -> None:
+        self.plan = plan
+        self.walk = walk
+        self.memo: dict[tuple[str, tuple[Any, ...]], frozenset[str]] = {}
+
+    def codes(self, collection: str, key: tuple[Any, ...]) -> frozenset[str]:
+        memo_key = (collection, key)
+        if memo_key not in self.memo:
+            self.memo[memo_key] = frozenset()  # a cycle of parents ends here
+            plan = self.plan.collections[collection]
+            row = self.walk.row(collection, key)
+            own = {code for f in plan.fields if f.category == PERSONAL_CODE_CATEGORY
+                   if (code := _code(row.get(f.name))) is not None}
+            parent = _parent_row(self.plan, self.walk, plan, row)
+            self.memo[memo_key] = frozenset(own | (self.codes(*parent) if parent else set()))
+        return self.memo[memo_key]
+
+
+def _code(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    try:
+        return normalise(IdentityType.PERSONAL_CODE, str(value))
+    except InvalidIdentifier:
+        return None
 
 
 def reveals(system: str, collection: CollectionPlan, row: dict[str, Any],
-            matched_by: tuple[Identifier, ...]) -> tuple[Identifier, ...]:
+            matched_by: tuple[Identifier, ...], held_with: frozenset[str] = frozenset()) -> tuple[Identifier, ...]:
     if not matched_by:
         return ()
     strength = Strength.best(matched_by)
@@ -58,9 +95,10 @@ def reveals(system: str, collection: CollectionPlan, row: dict[str, Any],
                 kinds.append(variant.identity)
         for kind in dict.fromkeys(kinds):
             try:
-                out.append(Identifier.of(kind, str(value), via=via, source_strength=strength))
+                found = Identifier.of(kind, str(value), via=via, source_strength=strength)
             except InvalidIdentifier:
                 continue  # a stored value that is not a usable identifier (a malformed phone)
+            out.append(Identifier(found.type, found.value, found.strength, found.via, found.expandable, held_with))
     return tuple(out)
 
 
@@ -89,17 +127,35 @@ def _categories(collection: CollectionPlan, row: dict[str, Any], fields: dict[st
     return {name: categories[name] for name in fields}
 
 
-def _parent(plan: Plan, walk: WalkResult, collection: CollectionPlan, row: dict[str, Any]) -> tuple[str, str] | None:
+def _parent_row(plan: Plan, walk: WalkResult, collection: CollectionPlan,
+                row: dict[str, Any]) -> tuple[str, tuple[Any, ...]] | None:
+    """The row this one belongs to, as the walk read it (by the values it matched), or None."""
     if collection.parent is None or row.get(collection.parent) is None:
         return None
     edge = referenced(plan, collection.name, collection.parent)
     if edge is None:
         return None
     target = plan.collections[edge.target]
+    value = as_target(target, edge.target_field, row[collection.parent])
+    if value is None:
+        return None
     if target.key == (edge.target_field,):
-        return (target.name, str(row[collection.parent]))
-    keys = walk.reached(target.name, edge.target_field, row[collection.parent])
-    return (target.name, record_key(keys[0])) if keys else None
+        return (edge.target, (value,)) if (value,) in walk.rows.get(edge.target, {}) else None
+    keys = walk.reached(edge.target, edge.target_field, value)
+    return (edge.target, keys[0]) if keys else None
+
+
+def _parent_ref(plan: Plan, walk: WalkResult, collection: CollectionPlan,
+                row: dict[str, Any]) -> tuple[str, str] | None:
+    """The record this one belongs to. A parent the walk did not read is still named (by the value the
+    row holds), so the classification sees a missing parent and holds the record for review."""
+    parent = _parent_row(plan, walk, collection, row)
+    if parent is not None:
+        return (parent[0], record_key(parent[1]))
+    if collection.parent is None or row.get(collection.parent) is None:
+        return None
+    edge = referenced(plan, collection.name, collection.parent)
+    return (edge.target, f"unread:{row[collection.parent]}") if edge is not None else None
 
 
 def _day(value: Any) -> date | None:

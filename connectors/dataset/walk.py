@@ -11,8 +11,10 @@ Two phases, so that no query is repeated and no row's provenance is lost:
 2. Provenance. Each row is tagged with the request identifiers that reach it: the entry rows with the
    identifier that found them, then along every reference edge between the rows read, until no tag
    set grows. A row reached only through a stranger's claimed customer number carries that claim
-   alone (unbound), exactly like the hand-written connectors' records, so the pipeline's
-   classification withholds it.
+   alone (unbound), so the pipeline's classification withholds it. Strength passes whole only along
+   a `parent` reference (a row and the row it belongs to, either way); any other reference passes it
+   as weak at best. A shared row (an address, a household) may be referenced by other people's rows:
+   what is reached through it waits for the DPO instead of being released as the person's.
 
 Values are matched back to what was asked by the identity's own normalisation (entry lookups) or by
 equality, falling back to case- and trailing-space-insensitive equality for text (MariaDB's default
@@ -32,7 +34,7 @@ from typing import Any
 from connectors.dataset import statements
 from connectors.dataset.plan import UNKEYED_ROWS, CollectionPlan, Lookup, Plan
 from connectors.errors import ConnectorError
-from connectors.identity import Identifier, IdentityType, InvalidIdentifier, latvian_display, normalise
+from connectors.identity import Identifier, IdentityType, InvalidIdentifier, Strength, latvian_display, normalise
 from connectors.sql import values as v
 
 RowId = tuple[str, tuple[Any, ...]]  # (collection, primary key values)
@@ -88,7 +90,7 @@ class Walk:
         self.allowed = set(plan.collections if collections is None else collections)
         self.result = WalkResult()
         self._asked: dict[Asked, set[Any]] = defaultdict(set)
-        self._edges: dict[RowId, list[tuple[str, str, Any]]] = defaultdict(list)
+        self._edges: dict[RowId, list[tuple[str, str, Any, bool]]] = defaultdict(list)
         self._pending: dict[Asked, dict[Any, Any]] = defaultdict(dict)
 
     def run(self, identifiers: Sequence[Identifier]) -> WalkResult:
@@ -161,10 +163,25 @@ class Walk:
                     raise ConnectorError(self.db.system, f"{collection.name}: more than {UNKEYED_ROWS} rows for one "
                                                          "query and no primary key to read them in pages")
                 for row in rows:
-                    yield {name: convert(value) for name, convert, value in zip(names, converters, row, strict=True)}
+                    yield self._converted(collection, names, converters, row)
                 if len(rows) < limit or not key_at:
                     break
                 after = tuple(rows[-1][i] for i in key_at)
+
+    def _converted(self, collection: CollectionPlan, names: Sequence[str], converters: Sequence[Any],
+                   row: Sequence[Any]) -> dict[str, Any]:
+        """The row's values as the dataset types them; a value that is not of its type is a failure of
+        the system that names the field, never the value (free text in a date column may be anything)."""
+        out: dict[str, Any] = {}
+        for name, convert, value in zip(names, converters, row, strict=True):
+            try:
+                out[name] = convert(value)
+            except (TypeError, ValueError, ArithmeticError):
+                failed = name
+                break
+        else:
+            return out
+        raise ConnectorError(self.db.system, f"{collection.name}.{failed}: a stored value is not of the field's type")
 
     def _keep(self, collection: CollectionPlan, row: dict[str, Any]) -> tuple[Any, ...]:
         """Remember the row (once) and queue the values its references lead to."""
@@ -176,11 +193,11 @@ class Walk:
         for edge in self.plan.outgoing(collection.name):
             if edge.target not in self.allowed:
                 continue
-            value = _as_target(self.plan.collections[edge.target], edge.target_field, row.get(edge.source_field))
+            value = as_target(self.plan.collections[edge.target], edge.target_field, row.get(edge.source_field))
             if value is None:
                 continue
             vkey = value_key(value)
-            self._edges[(collection.name, key)].append((edge.target, edge.target_field, vkey))
+            self._edges[(collection.name, key)].append((edge.target, edge.target_field, vkey, self.plan.belongs(edge)))
             asked = self._asked[(edge.target, edge.target_field)]
             if vkey not in asked:
                 asked.add(vkey)
@@ -195,10 +212,11 @@ class Walk:
         while queue:
             row = queue.pop()
             mine = list(matched_by[row].values())
-            for target, fname, vkey in self._edges.get(row, ()):
+            for target, fname, vkey, belongs in self._edges.get(row, ()):
+                passed = mine if belongs else [_weak(identifier) for identifier in mine]
                 for key in self.result.hits.get((target, fname, vkey), ()):
                     theirs = matched_by[(target, key)]
-                    if any([_add(theirs, identifier) for identifier in mine]):
+                    if any([_add(theirs, identifier) for identifier in passed]):
                         queue.append((target, key))
 
 
@@ -212,7 +230,14 @@ def _add(found: dict[tuple[IdentityType, str], Identifier], identifier: Identifi
     return False
 
 
-def _as_target(collection: CollectionPlan, fname: str, value: Any) -> Any:
+def _weak(identifier: Identifier) -> Identifier:
+    """The identifier as it reaches a row through a reference that is not a `parent` one."""
+    if identifier.strength is not Strength.STRONG:
+        return identifier
+    return Identifier(identifier.type, identifier.value, Strength.WEAK, identifier.via, identifier.expandable)
+
+
+def as_target(collection: CollectionPlan, fname: str, value: Any) -> Any:
     """`value` typed as the referenced field (a text column may reference an integer one); None if it cannot be."""
     if value is None:
         return None

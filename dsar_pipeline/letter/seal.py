@@ -20,6 +20,7 @@ carries until then.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from io import BytesIO
@@ -37,6 +38,7 @@ from pyhanko.sign import fields, signers
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 from pyhanko_certvalidator.util import get_pyca_cryptography_hash
 
+from dsar_pipeline.sealing.keys import private_file_problem
 from dsar_pipeline.settings import LETTER_SEAL_DIR
 
 SEAL_FIELD = "ControllerSeal"
@@ -93,6 +95,15 @@ def seal_files(directory: Path, controller_id: str) -> tuple[Path, Path, Path]:
             directory / f"{controller_id}.chain.pem")
 
 
+def _private_bytes(path: Path) -> bytes:
+    """The seal's key, refused when others could read or replace it (as the data key file is)."""
+    with path.open("rb") as handle:
+        problem = private_file_problem(os.fstat(handle.fileno()))
+        if problem:
+            raise SealError(f"{LETTER_SEAL_DIR}: {path.name} {problem}")
+        return handle.read()
+
+
 def load_seal(directory: Path, controller_id: str) -> LetterSeal:
     """The controller's seal from ``directory``; `SealError` when a file is missing, unreadable or the key
     does not belong to the certificate."""
@@ -105,7 +116,7 @@ def load_seal(directory: Path, controller_id: str) -> LetterSeal:
     except (OSError, ValueError, TypeError) as exc:
         raise SealError(f"{LETTER_SEAL_DIR}: {cert_path.name} is not a certificate ({type(exc).__name__})") from None
     try:
-        private = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+        private = serialization.load_pem_private_key(_private_bytes(key_path), password=None)
     except (OSError, ValueError, TypeError) as exc:
         raise SealError(f"{LETTER_SEAL_DIR}: {key_path.name} is not an unencrypted PEM private key "
                         f"({type(exc).__name__})") from None

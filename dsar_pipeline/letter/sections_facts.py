@@ -83,15 +83,16 @@ def _parties(c: LetterContext, w: Words, s: Section, parties: list[tuple[str, Pa
              with_processor: bool) -> None:
     items = []
     for key, party in parties:
-        details = [w.table["processor"]] if with_processor and party.processor else []
+        details: list[Markup] = [w.phrase(w.table["processor"])] if with_processor and party.processor else []
         involved = c.involved(party)
-        if involved:
-            details.append(str(w("in_your_case", names=w.join(list(involved)))))
+        if involved:  # kept as markup: the names from the data are escaped once, by the phrase
+            details.append(w("in_your_case", names=w.join(list(involved))))
         source = src.of_entry(party, f"{group}.{key}", c.profile.id, english(c, party.text))
         if involved:
             source = src.Source(source.kind, f"{source.note}; named in your case: our search (the released records)",
                                 source.english)
-        items.append({"text": party.text.get(c.language), "detail": " ".join(details) or None, "source": source})
+        items.append({"text": party.text.get(c.language), "detail": Markup(" ").join(details) or None,
+                      "source": source})
     s.ul(items)
 
 

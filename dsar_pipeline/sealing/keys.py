@@ -99,6 +99,17 @@ def _load_or_create_kek(path: Path) -> bytes:
     return data
 
 
+def private_file_problem(info: os.stat_result) -> str | None:
+    """Why an opened file may not hold a secret (not a regular file, another owner, readable by others)."""
+    if not stat.S_ISREG(info.st_mode):
+        return "is not a regular file"
+    if info.st_uid != os.geteuid():
+        return f"is owned by another user (uid {info.st_uid}); it must belong to the user running the pipeline"
+    if info.st_mode & 0o077:
+        return f"is accessible to group or others (mode {stat.S_IMODE(info.st_mode):04o}); run chmod 600 on it"
+    return None
+
+
 def _read_private_kek(path: Path) -> bytes:
     """The key of an existing file, after checking owner and mode on the opened descriptor (no race;
     a symbolic link is judged by the file it leads to)."""
@@ -109,15 +120,9 @@ def _read_private_kek(path: Path) -> bytes:
             raise
         raise KeyFileError(f"{LOCAL_KEY_FILE_SETTING}: the key file cannot be opened ({exc.strerror})") from None
     with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(handle.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise KeyFileError(f"{LOCAL_KEY_FILE_SETTING}: the key file is not a regular file")
-        if info.st_uid != os.geteuid():
-            raise KeyFileError(f"{LOCAL_KEY_FILE_SETTING}: the key file is owned by another user "
-                               f"(uid {info.st_uid}); it must belong to the user running the pipeline")
-        if info.st_mode & 0o077:
-            raise KeyFileError(f"{LOCAL_KEY_FILE_SETTING}: the key file is accessible to group or others "
-                               f"(mode {stat.S_IMODE(info.st_mode):04o}); run chmod 600 on it")
+        problem = private_file_problem(os.fstat(handle.fileno()))
+        if problem:
+            raise KeyFileError(f"{LOCAL_KEY_FILE_SETTING}: the key file {problem}")
         data = handle.read(DATA_KEY_BYTES + 1)
     if len(data) != DATA_KEY_BYTES:
         raise KeyFileError(f"{LOCAL_KEY_FILE_SETTING}: the key file must hold exactly 32 bytes")

@@ -402,3 +402,12 @@ def test_letter_from_the_billing_records_of_a_sandbox_person(federation, case, c
     else:
         assert table["outcomes"]["approved"] in h
         assert table["categories"]["user.financial.debt"] not in section(doc, "art15-1b")
+
+
+def test_a_company_name_from_the_data_is_escaped_once() -> None:
+    """An agency's name comes from a source system: it reads as written (not `&amp;`), and never as markup."""
+    debt = {"records": 3, "categories": {"user.financial.debt"}, "rules": {"debt"}}
+    html = render_letter(context(found={"billing": debt},
+                                 counterparties={"collection_agency": ("Smith & Co <img src=x onerror=alert(1)>",)}))
+    assert "Smith &amp; Co &lt;img src=x onerror=alert(1)&gt;" in html
+    assert "&amp;amp;" not in html and "&amp;lt;" not in html and "<img" not in html

@@ -236,8 +236,22 @@ def test_a_key_that_is_not_the_certificates_is_refused(seals: tuple[Path, Path],
     directory, _ = seals
     (tmp_path / "enefit-ee.crt.pem").write_bytes((directory / "enefit-ee.crt.pem").read_bytes())
     (tmp_path / "enefit-ee.key.pem").write_bytes((directory / "enefit-lv.key.pem").read_bytes())
+    (tmp_path / "enefit-ee.key.pem").chmod(0o600)
     with pytest.raises(SealError, match=r"enefit-ee\.key\.pem is not the key of enefit-ee\.crt\.pem"):
         load_seal(tmp_path, "enefit-ee")
+
+
+@pytest.mark.parametrize("mode", [0o640, 0o604, 0o666])
+def test_a_seal_key_others_could_read_or_replace_is_refused(seals: tuple[Path, Path], tmp_path: Path,
+                                                            mode: int) -> None:
+    directory, _ = seals
+    for name in ("enefit-ee.crt.pem", "enefit-ee.key.pem"):
+        (tmp_path / name).write_bytes((directory / name).read_bytes())
+    (tmp_path / "enefit-ee.key.pem").chmod(mode)
+    with pytest.raises(SealError, match=r"enefit-ee\.key\.pem is accessible to group or others"):
+        load_seal(tmp_path, "enefit-ee")
+    (tmp_path / "enefit-ee.key.pem").chmod(0o600)
+    assert load_seal(tmp_path, "enefit-ee").controller_id == "enefit-ee"
 
 
 def test_production_without_the_seal_directory_refuses_to_start(monkeypatch: pytest.MonkeyPatch) -> None:
