@@ -11,7 +11,15 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import avp_bench, package_bench, package_rss_bench, pipeline_bench, recordings_bench, sandbox_bench
+from bench import (
+    avp_bench,
+    dataset_bench,
+    package_bench,
+    package_rss_bench,
+    pipeline_bench,
+    recordings_bench,
+    sandbox_bench,
+)
 from bench.results import RESULTS, Metric, record, show
 
 BENCHMARKS: dict[str, Callable[[bool], dict[str, Metric]]] = {
@@ -23,6 +31,7 @@ BENCHMARKS: dict[str, Callable[[bool], dict[str, Metric]]] = {
     "fanout": pipeline_bench.run_fanout,
     "batch": pipeline_bench.run_batch,
     "package_rss": package_rss_bench.run,
+    "dataset": dataset_bench.run,
 }
 
 
