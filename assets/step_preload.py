@@ -90,6 +90,16 @@ def _service_models() -> None:
     make_client(S3Settings(bucket=unused, region="eu-north-1", access_key_id=unused, secret_access_key=unused))
 
 
+def _pdf_printer() -> None:
+    """One small letter-like page printed: WeasyPrint's first print in a process costs ~0.9 s more than the
+    next (fontconfig's font list, Pango's font map, the user-agent stylesheet); printed here, every
+    forked step starts past it. No personal value: a fixed text."""
+    from dsar_pipeline.letter.pdf import render_letter_pdf
+
+    render_letter_pdf('<html lang="et"><head><title>warm-up</title></head><body><h2>Õigus — Право</h2>'
+                      '<p>Šis ir ļoti īss teksts. Это короткий текст.</p></body></html>')
+
+
 def warm() -> None:
     for entry in systems().values():
         with contextlib.suppress(Exception):
@@ -97,7 +107,7 @@ def warm() -> None:
     for name in STEP_MODULES:
         with contextlib.suppress(Exception):
             importlib.import_module(name)
-    for step in (_instance_classes, _paths, _caches, _service_models):
+    for step in (_instance_classes, _paths, _caches, _service_models, _pdf_printer):
         with contextlib.suppress(Exception):
             step()
 
