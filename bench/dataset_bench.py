@@ -42,7 +42,6 @@ import json
 import os
 import random
 import secrets
-import socket
 import statistics
 import subprocess
 import sys
@@ -65,7 +64,7 @@ from bench._pipeline import (
     sign_locally,
     step_windows,
 )
-from bench.pipeline_bench import BATCH_CONCURRENCY, _batch_once, _start, _ticket, _union
+from bench.pipeline_bench import BATCH_CONCURRENCY, _batch_once, _start, _ticket, _union, postgres_unreachable
 from bench.results import Metric
 
 DATASET = Path(__file__).resolve().with_name("dataset") / "ledger.yml"
@@ -122,17 +121,6 @@ def run(quick: bool) -> dict[str, Metric]:
 
 
 # -- in the child process ------------------------------------------------------------------------------
-
-
-def _unreachable(url: str) -> str | None:
-    import sqlalchemy as sa
-
-    parsed = sa.engine.make_url(url)
-    try:
-        with socket.create_connection((parsed.host or "127.0.0.1", parsed.port or 5432), timeout=2):
-            return None
-    except OSError as exc:
-        return f"PostgreSQL at {parsed.host}:{parsed.port} unreachable ({type(exc).__name__})"
 
 
 DDL = f"""
@@ -339,7 +327,7 @@ def _dataset(quick: bool) -> dict[str, Any]:
     from sandbox.population import DEFAULT_SEED, generate
 
     size, count, repetitions = (100, 10, 1) if quick else (1000, 100, 3)
-    unreachable = _unreachable(PG_URL)
+    unreachable = postgres_unreachable(PG_URL)
     if unreachable:
         return {"skipped": unreachable}
     population = generate(seed=DEFAULT_SEED, size=size)

@@ -274,7 +274,8 @@ def _e2e(quick: bool) -> dict[str, Any]:
     return {"seconds": times, "package_bytes": package_bytes, "size": size}
 
 
-def _postgres_reachable(url: str) -> str | None:
+def postgres_unreachable(url: str) -> str | None:
+    """Why PostgreSQL at `url` cannot be reached (None when it answers a TCP connect)."""
     import sqlalchemy as sa
 
     parsed = sa.engine.make_url(url)
@@ -282,8 +283,7 @@ def _postgres_reachable(url: str) -> str | None:
         with socket.create_connection((parsed.host or "127.0.0.1", parsed.port or 5432), timeout=2):
             return None
     except OSError as exc:
-        return f"PostgreSQL at {parsed.host}:{parsed.port} unreachable ({type(exc).__name__}): billing on SQLite " \
-               "cannot take latency"
+        return f"PostgreSQL at {parsed.host}:{parsed.port} unreachable ({type(exc).__name__})"
 
 
 def _fanout(quick: bool) -> dict[str, Any]:
@@ -293,9 +293,9 @@ def _fanout(quick: bool) -> dict[str, Any]:
 
     latency, size, repetitions = (0.1, 100, 1) if quick else (0.5, 1000, 3)
     billing_url = os.environ.get("BENCH_BILLING_URL", PG_URL)
-    unreachable = _postgres_reachable(billing_url)
+    unreachable = postgres_unreachable(billing_url)
     if unreachable:
-        return {"skipped": unreachable}
+        return {"skipped": f"{unreachable}: billing on SQLite cannot take latency"}
     faults = ",".join(f"{system}=latency:{latency:g}" for system in SYSTEMS)
     runs = []
     with tempfile.TemporaryDirectory(prefix="bench-fanout-") as tmp:
