@@ -71,9 +71,22 @@ def current_environment() -> str:
     return environment
 
 
+IN_PROCESS_RUN_CONFIG: dict[str, Any] = {"execution": {"config": {"in_process": True}}}
+
+
 def environment_definitions(environment: str, config: dict[str, Any]) -> dg.Definitions:
-    """The environment's resources and the multiprocess executor with `config` (`executor_config()`)."""
-    return dg.Definitions(resources=resources(environment), executor=dg.multiprocess_executor.configured(config))
+    """The environment's resources and the executor: multiprocess with `config` (`executor_config()`)
+    unless a run asks for its steps in its own process (`IN_PROCESS_RUN_CONFIG`)."""
+    return dg.Definitions(resources=resources(environment), executor=request_executor(config))
+
+
+def request_executor(config: dict[str, Any]) -> dg.ExecutorDefinition:
+    """Multiprocess steps pay ~0.3-0.5 s of fork and hand-over each, which only parallel branches earn
+    back: a run whose requests search one system has none, so the sensor runs it in process."""
+    return dg.multi_or_in_process_executor.configured(
+        lambda chosen: {"in_process": {}} if chosen["in_process"] else {"multiprocess": config},
+        config_schema={"in_process": dg.Field(bool, default_value=False, description=(
+            "Run every step in the run's own process: for runs without parallel branches."))})
 
 
 def resource_now(key: str, environment: str = "embedded") -> Any:

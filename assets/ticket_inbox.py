@@ -13,12 +13,13 @@ unreachable inbox.
 
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import UTC, datetime
 
 import dagster as dg
 from botocore.exceptions import BotoCoreError, ClientError
 
+from assets.environments import IN_PROCESS_RUN_CONFIG
 from assets.jobs import dsar_request_job
 from assets.partitions import requests_partitions
 from assets.resources import AuditResource, DeliveryResource, InboxResource, RunSettingsResource, WorkStoreResource
@@ -26,6 +27,7 @@ from dsar_pipeline.delivery.notify import send_status
 from dsar_pipeline.intake.batches import batches
 from dsar_pipeline.intake.deadlines import deadline_for_ticket
 from dsar_pipeline.intake.inbox import Intake, take_tickets
+from dsar_pipeline.profiles import load_profile
 from dsar_pipeline.signatures.verification import VerificationResult
 
 SAFE_REF = re.compile(r"[^A-Za-z0-9._-]")
@@ -33,19 +35,24 @@ RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_p
 
 
 def run_requests_for(request_ids: list[str], run_settings: RunSettingsResource,
-                     tags_of: Mapping[str, Mapping[str, str]] | None = None) -> list[dg.RunRequest]:
+                     tags_of: Mapping[str, Mapping[str, str]] | None = None,
+                     one_system: Collection[str] = ()) -> list[dg.RunRequest]:
     """One run per request, or one run per batch of consecutive new partitions (`DSAR_BATCH_SIZE`,
     `DSAR_BATCH_RUNS`: the `dsar/batch_size` limit of dagster.yaml). `tags_of` gives each request's
-    filterable tags (`request_tags`); a batch carries a tag where its requests agree, else `mixed`."""
+    filterable tags (`request_tags`); a batch carries a tag where its requests agree, else `mixed`.
+    A run whose requests are all in `one_system` (their controller searches one system: no parallel
+    branch) runs its steps in its own process (`IN_PROCESS_RUN_CONFIG`)."""
     runs = []
     for chunk in batches(request_ids, size=run_settings.batch_size, runs=run_settings.batch_runs):
         shared = merged_tags([dict((tags_of or {}).get(request_id, {})) for request_id in chunk])
+        config = IN_PROCESS_RUN_CONFIG if all(request_id in one_system for request_id in chunk) else None
         if len(chunk) == 1:
-            runs.append(dg.RunRequest(run_key=chunk[0], partition_key=chunk[0], tags=shared))
+            runs.append(dg.RunRequest(run_key=chunk[0], partition_key=chunk[0], tags=shared, run_config=config))
             continue
         key = "batch-" + hashlib.sha256("\n".join(chunk).encode()).hexdigest()[:32]
-        runs.append(dg.RunRequest(run_key=key, tags={**shared, RANGE_START: chunk[0], RANGE_END: chunk[-1],
-                                                     "dsar/batch_size": str(len(chunk))}))
+        runs.append(dg.RunRequest(run_key=key, run_config=config,
+                                  tags={**shared, RANGE_START: chunk[0], RANGE_END: chunk[-1],
+                                        "dsar/batch_size": str(len(chunk))}))
     return runs
 
 
@@ -99,7 +106,8 @@ def ticket_inbox_sensor(context: dg.SensorEvaluationContext, work: WorkStoreReso
         return dg.SensorResult(skip_reason=f"no new tickets ({tick.duplicates} duplicates, "
                                            f"{len(tick.rejected)} rejected)")
     tags_of = {intake.request_id: request_tags(intake, now) for intake in tick.accepted}
-    return dg.SensorResult(run_requests=run_requests_for(new_ids, run_settings, tags_of),
+    one_system = {intake.request_id for intake in tick.accepted if len(load_profile(intake.controller).systems) == 1}
+    return dg.SensorResult(run_requests=run_requests_for(new_ids, run_settings, tags_of, one_system),
                            dynamic_partitions_requests=[requests_partitions.build_add_request(all_ids)],
                            asset_events=[refusal(intake) for intake in tick.refused])
 

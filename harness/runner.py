@@ -70,10 +70,12 @@ def start_step_server() -> None:
 
 
 def execute(instance: dg.DagsterInstance, run: dg.RunRequest) -> dg.JobExecutionResult:
-    """Run one run request of the sensor through the request job (multiprocess, forkserver)."""
+    """Run one run request of the sensor through the request job: its steps on the multiprocess executor
+    (forkserver), or in this process where the sensor asked for it (a run of one-system requests)."""
     tags = {**(run.tags or {}), SENSOR_NAME_TAG: SENSOR}
     if run.run_key:
         tags[RUN_KEY_TAG] = run.run_key
     if run.partition_key:
         tags["dagster/partition"] = run.partition_key
-    return dg.execute_job(dg.reconstructable(request_job), instance=instance, tags=tags)
+    return dg.execute_job(dg.reconstructable(request_job), instance=instance, tags=tags,
+                          run_config=dict(run.run_config or {}) or None)

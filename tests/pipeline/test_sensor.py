@@ -170,3 +170,24 @@ def test_the_same_container_on_a_second_ticket_is_replayed(federation, instance)
     second = runner.tick(instance)
     assert second.runs == [] and len(second.new_requests) == 1
     assert latest_metadata(instance, "dsar_request", second.new_requests[0])["reason_code"] == "replayed"
+
+
+def test_a_run_of_one_system_requests_runs_in_process_and_a_fan_out_does_not() -> None:
+    """Steps of a run without parallel branches share its process (no fork and hand-over per step);
+    a batch with one request that fans out keeps the multiprocess executor for all of them."""
+    from assets.environments import IN_PROCESS_RUN_CONFIG
+
+    run_settings = RunSettingsResource(batch_size=4, batch_runs=2)
+    ids = [f"r-{i:026d}" for i in range(6)]
+    runs = run_requests_for(ids, run_settings, one_system={*ids[:3], ids[4]})
+    assert [r.tags["dsar/batch_size"] for r in runs] == ["3", "3"]
+    assert runs[0].run_config == IN_PROCESS_RUN_CONFIG
+    assert not runs[1].run_config  # ids[3] and ids[5] search several systems
+    assert run_requests_for(ids[:1], run_settings, one_system=ids[:1])[0].run_config == IN_PROCESS_RUN_CONFIG
+    assert not run_requests_for(ids[:1], run_settings)[0].run_config
+
+
+def test_a_five_system_ticket_runs_multiprocess(federation, instance) -> None:
+    drop(federation, person_ticket(federation, "demo"), "five-systems")
+    tick = runner.tick(instance)
+    assert len(tick.runs) == 1 and not tick.runs[0].run_config
