@@ -30,9 +30,12 @@ Metrics:
 - `dataset_concurrent_failures`: of those requests, how many did not end `delivered` for a failure (every
   status but delivered and awaiting_review, and tickets the sensor did not accept); the statuses are printed
   and kept in the target text.
+- `dataset_walk_ms`: the dataset walk alone (`DatasetConnector.collect`, in this process, no Dagster, no
+  sandbox running yet), median over the batch's 100 people (quick: 10).
+- `dataset_peak_rss_mb`: the summed RSS of the benchmark's process and its descendants (the runs' worker
+  processes) while the 100 run, sampled every 0.1 s (`PeakRss`); the sandbox's processes are left out.
 
-Printed beside them: the dataset walk alone (`DatasetConnector.collect` for the batch's people, in the
-child, no Dagster, no sandbox running yet), per person; and Fides' figures.
+Printed beside them: Fides' figures.
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ import yaml
 
 from bench._pipeline import (
     ROOT,
+    PeakRss,
     Stopwatch,
     drop,
     fetch_package,
@@ -103,7 +107,7 @@ def run(quick: bool) -> dict[str, Metric]:
     print(f"Fides 2.78.2, same shape: one request {FIDES['request_seconds']}; {FIDES['requests_per_second']}; "
           f"{FIDES['concurrent']}", flush=True)
     print(f"ours:                     one request {statistics.median(times):.2f} s; {per_second:.2f} req/s; "
-          f"{count} at once: {batch['failures']} failed", flush=True)
+          f"{count} at once: {batch['failures']} failed; peak RSS {batch['peak_rss_mb']:.0f} MB", flush=True)
     print(f"  {load()}", flush=True)
     return {
         "dataset_requests_per_second": {
@@ -114,6 +118,14 @@ def run(quick: bool) -> dict[str, Metric]:
             "value": round(statistics.median(times), 3), "unit": "s",
             "target": f"<= 2 (ticket -> delivered package, median of {len(times)} after a warm-up; "
                       f"Fides 0.62-0.76)"},
+        "dataset_walk_ms": {
+            "value": round(walk["median"] * 1000, 2), "unit": "ms",
+            "target": f"<= 20 (one DatasetConnector walk in process, median of {walk['people']} different people, "
+                      f"{walk['records'] / walk['people']:.0f} records a person, PostgreSQL, {size} customers)"},
+        "dataset_peak_rss_mb": {
+            "value": round(batch["peak_rss_mb"], 1), "unit": "MB",
+            "target": f"<= 600 (summed RSS of the pipeline's processes while the {count} run, sampled every 0.1 s; "
+                      f"the sandbox left out; Fides 400-1200)"},
         "dataset_concurrent_failures": {
             "value": batch["failures"], "unit": "requests",
             "target": f"= 0 (of {count} at once; statuses {batch['statuses']}; Fides: 20 of 20 failed)"},
@@ -371,7 +383,9 @@ def _pipeline(tmp: Path, size: int, single: list[Any], batch_people: list[Any]) 
             times.append(seconds)
             say(f"{'warm-up' if number == 0 else f'repetition {number}'}: {seconds:.2f} s ({detail})")
         tickets = [_signed(eid, p, "batch") for p in batch_people]
-        batch = _batch_once(instance, tickets, control, BATCH_CONCURRENCY)
+        with PeakRss(excluded=(sandbox.process.pid,)) as rss:
+            batch = _batch_once(instance, tickets, control, BATCH_CONCURRENCY)
+        batch["peak_rss_mb"] = rss.peak_mb
     finally:
         sandbox.stop()
     statuses = Counter(batch["statuses"])
