@@ -371,7 +371,7 @@ def _pipeline(tmp: Path, size: int, single: list[Any], batch_people: list[Any]) 
 
     from sandbox.eid import SandboxEid
 
-    sandbox = _start(tmp, size)
+    sandbox = _start(tmp, size, step_server=False)  # every run of this deployment runs in process
     try:
         instance = dg.DagsterInstance.get()
         control, outbox = sandbox.settings["SANDBOX_CONTROL_URL"], Path(sandbox.settings["SANDBOX_OUTBOX_DIR"])

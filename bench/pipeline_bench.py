@@ -155,7 +155,9 @@ def run_batch(quick: bool) -> dict[str, Metric]:
 # -- in the child process ------------------------------------------------------------------------------
 
 
-def _start(tmp: Path, size: int, faults: str = "", extra: tuple[str, ...] = ()) -> Any:
+def _start(tmp: Path, size: int, faults: str = "", extra: tuple[str, ...] = (), *, step_server: bool = True) -> Any:
+    """The sandbox, the pipeline's environment and (`step_server`) the step forkserver, which only
+    multiprocess runs use: a deployment whose runs all run in process never starts it."""
     from harness.sandbox_process import SandboxProcess
 
     watch = Stopwatch()
@@ -166,7 +168,8 @@ def _start(tmp: Path, size: int, faults: str = "", extra: tuple[str, ...] = ()) 
         enter_pipeline_env(sandbox.settings, tmp / "dagster_home")
         from harness import runner
 
-        runner.start_step_server()  # as `dsar demo` does before it files its ticket
+        if step_server:
+            runner.start_step_server()  # as `dsar demo` does before it files its ticket
     except BaseException:
         sandbox.stop()
         raise
