@@ -25,6 +25,7 @@ import lxml.html
 
 if TYPE_CHECKING:
     import weasyprint
+    import weasyprint.text.fonts
 
 PRINT_CSS = Path(__file__).with_name("templates") / "letter-print.css"
 PDF_VARIANT = "pdf/a-2b"
@@ -37,6 +38,29 @@ _SPACES = re.compile(r"\s+")
 # One rendering at a time per process: WeasyPrint drives Pango and fontconfig through cffi, which are not
 # known to be safe across threads, and a batch's steps may serve requests from a thread pool.
 _RENDER_LOCK = threading.Lock()
+
+
+@dataclass
+class _Printer:
+    """What every letter of a process is printed with, made once (under `_RENDER_LOCK`): the parsed
+    print stylesheet and one font configuration, whose fontconfig lookups and loaded faces then serve
+    every letter instead of being redone per letter (an eighth of a letter's layout time)."""
+
+    stylesheet: weasyprint.CSS
+    fonts: weasyprint.text.fonts.FontConfiguration
+
+
+_PRINTER: list[_Printer] = []
+
+
+def _printer() -> _Printer:
+    """The process's `_Printer`; the caller holds `_RENDER_LOCK` (and has imported WeasyPrint)."""
+    if not _PRINTER:
+        import weasyprint
+        from weasyprint.text.fonts import FontConfiguration
+
+        _PRINTER.append(_Printer(stylesheet=weasyprint.CSS(filename=str(PRINT_CSS)), fonts=FontConfiguration()))
+    return _PRINTER[0]
 
 
 class PdfUnavailableError(RuntimeError):
@@ -96,8 +120,9 @@ def render_letter_pdf(html: str, *, author: str | None = None) -> bytes:
         # No fetching at all: the letter is self-contained, and a value that ever slipped a URL into it must not
         # make the pipeline read a local file or call a server while printing (fonts come from fontconfig).
         no_fetching = weasyprint.urls.URLFetcher(allowed_protocols=())
+        printer = _printer()
         document = weasyprint.HTML(string=html, url_fetcher=no_fetching).render(
-            stylesheets=[weasyprint.CSS(filename=str(PRINT_CSS))])
+            stylesheets=[printer.stylesheet], font_config=printer.fonts)
         if author:
             document.metadata.authors = [author]
         _relabel(document, outline_of(html))

@@ -104,9 +104,42 @@ def _private_bytes(path: Path) -> bytes:
         return handle.read()
 
 
+_LOADED: dict[tuple[str, str], tuple[tuple[object, ...], LetterSeal]] = {}
+
+
+def _fingerprint(paths: tuple[Path, ...]) -> tuple[object, ...]:
+    """What changes when any of the seal's files is replaced, rewritten or re-permissioned (inode, size,
+    modification and change times, mode); None for a file that is not there."""
+    marks: list[object] = []
+    for path in paths:
+        try:
+            st = path.stat()
+        except OSError:
+            marks.append(None)
+            continue
+        marks.append((st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_mode, st.st_uid))
+    return tuple(marks)
+
+
 def load_seal(directory: Path, controller_id: str) -> LetterSeal:
     """The controller's seal from ``directory``; `SealError` when a file is missing, unreadable or the key
-    does not belong to the certificate."""
+    does not belong to the certificate.
+
+    A process that seals many letters loads a seal once: loading checks the RSA key's primes and its match
+    with the certificate, a twentieth of a second each time. The loaded seal is reused only while its three
+    files are exactly as they were (`_fingerprint`), so a rotated key or a key file others can now read is
+    seen on the next letter, as before."""
+    paths = seal_files(directory, controller_id)
+    fingerprint = _fingerprint(paths)
+    cached = _LOADED.get((str(directory), controller_id))
+    if cached is not None and cached[0] == fingerprint and None not in fingerprint[:2]:
+        return cached[1]
+    seal = _load_seal(directory, controller_id)
+    _LOADED[(str(directory), controller_id)] = (fingerprint, seal)
+    return seal
+
+
+def _load_seal(directory: Path, controller_id: str) -> LetterSeal:
     cert_path, key_path, chain_path = seal_files(directory, controller_id)
     for path in (cert_path, key_path):
         if not path.is_file():

@@ -254,6 +254,27 @@ def test_a_seal_key_others_could_read_or_replace_is_refused(seals: tuple[Path, P
     assert load_seal(tmp_path, "enefit-ee").controller_id == "enefit-ee"
 
 
+def test_a_loaded_seal_is_reused_only_while_its_files_are_unchanged(seals: tuple[Path, Path],
+                                                                  tmp_path: Path) -> None:
+    directory, _ = seals
+    for name in ("enefit-ee.crt.pem", "enefit-ee.key.pem"):
+        (tmp_path / name).write_bytes((directory / name).read_bytes())
+    key = tmp_path / "enefit-ee.key.pem"
+    key.chmod(0o600)
+    first = load_seal(tmp_path, "enefit-ee")
+    assert load_seal(tmp_path, "enefit-ee") is first  # loaded once per process
+    key.chmod(0o640)  # now readable by the group: refused at once, not served from the cache
+    with pytest.raises(SealError, match="accessible to group or others"):
+        load_seal(tmp_path, "enefit-ee")
+    key.chmod(0o600)
+    key.write_bytes((directory / "enefit-lv.key.pem").read_bytes())  # another controller's key put in its place
+    with pytest.raises(SealError, match="is not the key of"):
+        load_seal(tmp_path, "enefit-ee")
+    key.unlink()
+    with pytest.raises(SealError, match=r"no enefit-ee\.key\.pem"):
+        load_seal(tmp_path, "enefit-ee")
+
+
 def test_production_without_the_seal_directory_refuses_to_start(monkeypatch: pytest.MonkeyPatch) -> None:
     from assets.environments import current_environment
 
