@@ -21,8 +21,8 @@ short): `--faults billing=latency:..,volt=..,recordings=..,portal=..,avp=..`. Bi
 cannot take latency (`sandbox/billing/sqlite_faults.py`: no wire), so the sandbox runs billing on
 PostgreSQL (`--billing-url`, default postgresql+psycopg://postgres@127.0.0.1:5432/test, schema
 `billing`, or $BENCH_BILLING_URL), behind the sandbox's fault proxy; without a reachable PostgreSQL
-the metric is skipped with a message. `recordings` latency also slows every S3 and KMS call of the
-pipeline (inbox, envelope keys of the IO manager): the sandbox serves them on the same host. One
+the metric is skipped with a message. `recordings` latency slows the call centre's S3 alone: the
+controller's own S3 and KMS (inbox, work store, envelope keys of the IO manager) are another endpoint. One
 real Dagster run of the demo person's request per repetition, its selection cut after the
 collection (intake, identity, collection groups: review, package and delivery wait for every
 system, so they cannot overlap the phase). From the run's event log: the collection phase runs from

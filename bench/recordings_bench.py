@@ -47,9 +47,10 @@ def wav_like(size: int) -> bytes:
 
 def upload(settings: dict[str, str], count: int) -> list[dict[str, Any]]:
     """Put `count` distinct WAV objects into the recordings bucket; their attachments (uri, size, type)."""
+    from sandbox.recordings.accounts import CALL_CENTRE
     from sandbox.recordings.seed import client
 
-    s3 = client("s3", settings["DSAR_S3_ENDPOINT_URL"], settings["DSAR_AWS_REGION"])
+    s3 = client("s3", settings["DSAR_RECORDINGS_ENDPOINT_URL"], settings["DSAR_RECORDINGS_REGION"], account=CALL_CENTRE)
     bucket = settings["DSAR_RECORDINGS_BUCKET"]
     base = bytearray(wav_like(OBJECT_BYTES))
 

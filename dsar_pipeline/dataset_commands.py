@@ -5,6 +5,9 @@ URL, the live schema: every collection and field exists (a problem each where no
 walk queries is indexed (a warning each where not). Exit 0 when usable; exit 2 with one line per
 problem on stderr.
 
+`--url env:NAME` reads the URL from the environment variable NAME instead, so that a password in it
+stays out of the shell's history and the machine's process list.
+
 `access FILE --url URL --identity TYPE=VALUE … [--json]` runs one walk outside Dagster as a dry run.
 Without `--json` it prints counts only, never a personal value; with `--json` its last line is
 `{"collections": {NAME: [ROW, …]}, "revealed": [{"type", "value", "strength"}], "queries": N,
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 import time
@@ -26,6 +30,8 @@ from pathlib import Path
 from typing import Any
 
 EXIT_UNUSABLE = 2
+URL_FROM_ENV = "env:"
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 class DatasetCommandError(Exception):
@@ -52,13 +58,14 @@ def register(subparsers: Any) -> None:
                                             "problem on stderr.")
     check.add_argument("file", type=Path, metavar="FILE")
     check.add_argument("--url", metavar="URL", help="also check this database (postgresql://, mysql+pymysql://, "
-                                                    "sqlite:///…)")
+                                                    "sqlite:///…; env:NAME reads it from that variable)")
     check.set_defaults(func=_guarded(cmd_check))
     access = commands.add_parser("access", help="run one walk outside Dagster (a dry run)",
                                  description="Counts only, unless --json: then the last line is one JSON object "
                                              "with every row, the revealed identifiers, queries and seconds.")
     access.add_argument("file", type=Path, metavar="FILE")
-    access.add_argument("--url", metavar="URL", required=True, help="the database to read")
+    access.add_argument("--url", metavar="URL", required=True,
+                        help="the database to read (env:NAME reads the URL from that variable)")
     access.add_argument("--identity", action="append", required=True, metavar="TYPE=VALUE",
                         help="an identifier of the person (repeatable); TYPE e.g. personal_code, email, "
                              "phone_number, customer_number")
@@ -66,9 +73,23 @@ def register(subparsers: Any) -> None:
     access.set_defaults(func=_guarded(cmd_access))
 
 
+def database_url(value: str | None) -> str | None:
+    """`--url` as given, or, for `env:NAME`, the value of the environment variable NAME."""
+    if value is None or not value.startswith(URL_FROM_ENV):
+        return value
+    name = value.removeprefix(URL_FROM_ENV)
+    if not _ENV_NAME.fullmatch(name):
+        raise DatasetCommandError(f"--url {URL_FROM_ENV}NAME: {name!r} is not an environment variable name")
+    url = os.environ.get(name, "").strip()
+    if not url:
+        raise DatasetCommandError(f"--url {value}: the environment variable {name} is not set")
+    return url
+
+
 def _guarded(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
         try:
+            args.url = database_url(args.url)
             return command(args)
         except DatasetCommandError as exc:
             print(f"dsar dataset {args.dataset_command}: {exc}", file=sys.stderr)

@@ -49,6 +49,10 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--person", default="demo", help="named sandbox person (see `dsar sandbox people`)")
     parser.add_argument("--faults", default="", help="sandbox faults, e.g. volt=down (see `dsar sandbox up --help`)")
     parser.add_argument("--size", type=int, default=1000, help="sandbox population size (default 1000)")
+    parser.add_argument("--billing-url", metavar="URL",
+                        help="run the sandbox's billing on this PostgreSQL database (schema `billing`) instead of "
+                             "SQLite, e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test: billing's wire-level "
+                             "faults (latency, timeout, truncate, down) need it")
     parser.add_argument("--ticket", metavar="FILE", type=Path,
                         help="file this ticket (e.g. from `dsar ticket example`) instead of a generated one")
     parser.add_argument("--json", action="store_true", help="end with one JSON object on the last line")
@@ -107,7 +111,8 @@ def run(args: argparse.Namespace) -> int:
 def _run_in_sandbox(args: argparse.Namespace, say: Any, raw_ticket: bytes | None) -> dict[str, Any]:
     from harness.sandbox_process import SandboxProcess, SandboxStartError
 
-    sandbox = SandboxProcess(DEMO_STATE, size=args.size, faults=args.faults)
+    extra = ("--billing-url", args.billing_url) if args.billing_url else ()
+    sandbox = SandboxProcess(DEMO_STATE, size=args.size, faults=args.faults, extra_args=extra)
     try:
         settings = sandbox.start()
     except SandboxStartError as exc:

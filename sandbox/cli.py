@@ -43,7 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                     help="where to write KEY=VALUE settings (default .sandbox/sandbox.env)")
     up.add_argument("--faults", default="", help=FAULT_HELP)
     up.add_argument("--port-base", type=int, default=18700,
-                    help="first of 7 consecutive ports (default 18700); 0 picks free ports")
+                    help="first of 8 consecutive ports (default 18700); 0 picks free ports")
     up.add_argument("--state-dir", type=Path, default=Path(".sandbox"),
                     help="folder for the SQLite billing database and the gateway outboxes (default .sandbox)")
     up.add_argument("--billing-url", default=None,

@@ -39,11 +39,13 @@ from sandbox.people import named_people
 from sandbox.population import AS_OF_DEFAULT, DEFAULT_SEED, DEFAULT_SIZE, Population, generate
 from sandbox.portal.app import PortalConfig
 from sandbox.portal.app import create_app as create_portal_app
+from sandbox.recordings.accounts import CALL_CENTRE, CONTROLLER, Account
 from sandbox.recordings.s3 import create_s3_app, drop_ticket, s3_error_body, seed_recordings
 from sandbox.volt.app import VoltConfig
 from sandbox.volt.app import create_app as create_volt_app
 
-PORT_OFFSETS = {"control": 0, "volt": 1, "portal": 2, "avp": 3, "recordings": 4, "gateways": 5, "billing": 6}
+PORT_OFFSETS = {"control": 0, "volt": 1, "portal": 2, "avp": 3, "recordings": 4, "gateways": 5, "billing": 6,
+                "controller-aws": 7}
 REGION = "eu-north-1"
 SUPPLIER_EIC = party_eic(1)
 
@@ -163,7 +165,11 @@ class Federation:
                         max_page_size=self.options.avp_max_page_size,
                         min_call_interval_s=self.options.avp_min_call_interval_s)
         gateways = GatewayConfig(outbox_dir=state / "outbox", api_key=secret(24), callback_secret=secret(32))
-        s3 = self._host("recordings", create_s3_app(), ports["recordings"], "recordings", error_body=s3_error_body)
+        # Two AWS accounts: the call centre's recordings (a source system, faults `recordings=...`) and the
+        # controller's own inbox, work store, packages and KMS (no fault of the sandbox reaches it).
+        s3 = self._host("recordings", create_s3_app(CALL_CENTRE), ports["recordings"], "recordings",
+                        error_body=s3_error_body)
+        own = self._host("controller-aws", create_s3_app(CONTROLLER), ports["controller-aws"])
         self._host("volt", create_volt_app(pop, volt), ports["volt"], "volt")
         self._host("portal", create_portal_app(pop, portal), ports["portal"], "portal")
         self._host("avp", create_avp_app(pop, avp), ports["avp"], "avp", error_body=avp_fault_error_body)
@@ -172,7 +178,7 @@ class Federation:
         self._host("control", create_control_app(
             self.board, {name: h.url for name, h in self.hosts.items()},
             lambda: named_people(population=pop),
-            lambda body, name: drop_ticket(s3.url, body, name, REGION), self.check_faults,
+            lambda body, name: drop_ticket(own.url, body, name, REGION), self.check_faults,
             sign=lambda person, file_name, data, level, signing_time: eid.sign_container(
                 [(file_name, data)], pop.case(person), signing_time=signing_time, level=level),
             revoke=lambda person: eid.revoke(pop.case(person)),
@@ -194,11 +200,15 @@ class Federation:
             "DSAR_AVP_MAX_PERIOD_DAYS": str(avp.max_period_days),
             "DSAR_AVP_MAX_PAGE_SIZE": str(avp.max_page_size),
             "DSAR_AVP_MIN_CALL_INTERVAL_SECONDS": f"{avp.min_call_interval_s:g}",
-            "DSAR_S3_ENDPOINT_URL": s3.url,
-            "DSAR_KMS_ENDPOINT_URL": s3.url,
+            "DSAR_RECORDINGS_ENDPOINT_URL": s3.url,
+            "DSAR_RECORDINGS_REGION": REGION,
+            "DSAR_RECORDINGS_ACCESS_KEY_ID": CALL_CENTRE.access_key_id,
+            "DSAR_RECORDINGS_SECRET_ACCESS_KEY": CALL_CENTRE.secret_access_key,
+            "DSAR_S3_ENDPOINT_URL": own.url,
+            "DSAR_KMS_ENDPOINT_URL": own.url,
             "DSAR_AWS_REGION": REGION,
-            "DSAR_AWS_ACCESS_KEY_ID": "testing",
-            "DSAR_AWS_SECRET_ACCESS_KEY": "testing",
+            "DSAR_AWS_ACCESS_KEY_ID": CONTROLLER.access_key_id,
+            "DSAR_AWS_SECRET_ACCESS_KEY": CONTROLLER.secret_access_key,
             "DSAR_MAIL_GATEWAY_URL": f"{gw.url}/mail/v1/messages",
             "DSAR_SMS_GATEWAY_URL": f"{gw.url}/sms/v1/messages",
             "DSAR_GATEWAY_API_KEY": gateways.api_key,
@@ -211,7 +221,8 @@ class Federation:
 
     def _seed_recordings(self) -> None:
         assert self.population is not None
-        info = seed_recordings(self.population, self.hosts["recordings"].url, REGION)
+        info = seed_recordings(self.population, self.hosts["recordings"].url, REGION,
+                               controller_url=self.hosts["controller-aws"].url)
         self.settings.update({
             "DSAR_RECORDINGS_BUCKET": info.recordings_bucket,
             "DSAR_INBOX_BUCKET": info.inbox_bucket,
@@ -244,7 +255,8 @@ class Federation:
         """Each system must answer one real request of its own protocol."""
         probes: dict[str, Callable[[], None]] = {
             "billing": self._probe_billing, "volt": self._probe_volt, "portal": self._probe_portal,
-            "avp": self._probe_avp, "recordings": self._probe_s3, "gateways": self._probe_gateways,
+            "avp": self._probe_avp, "recordings": self._probe_recordings,
+            "controller-aws": self._probe_controller_aws, "gateways": self._probe_gateways,
         }
         deadline = time.monotonic() + timeout_s
         for name, probe in probes.items():
@@ -280,12 +292,20 @@ class Federation:
         httpx.post(s["DSAR_AVP_TOKEN_URL"], data={"grant_type": "client_credentials"},
                    auth=(s["DSAR_AVP_CLIENT_ID"], s["DSAR_AVP_CLIENT_SECRET"]), timeout=2).raise_for_status()
 
-    def _probe_s3(self) -> None:
-        s = self.settings
-        client = boto3.client("s3", endpoint_url=s["DSAR_S3_ENDPOINT_URL"], region_name=REGION,
-                              aws_access_key_id="testing", aws_secret_access_key="testing",  # noqa: S106
+    def _probe_recordings(self) -> None:
+        self._probe_bucket(self.settings["DSAR_RECORDINGS_ENDPOINT_URL"], CALL_CENTRE,
+                           self.settings["DSAR_RECORDINGS_BUCKET"])
+
+    def _probe_controller_aws(self) -> None:
+        self._probe_bucket(self.settings["DSAR_S3_ENDPOINT_URL"], CONTROLLER, self.settings["DSAR_INBOX_BUCKET"])
+
+    @staticmethod
+    def _probe_bucket(endpoint_url: str, account: Account, bucket: str) -> None:
+        client = boto3.client("s3", endpoint_url=endpoint_url, region_name=REGION,
+                              aws_access_key_id=account.access_key_id,
+                              aws_secret_access_key=account.secret_access_key,
                               config=Config(retries={"max_attempts": 1}, connect_timeout=2, read_timeout=2))
-        client.head_bucket(Bucket=s["DSAR_RECORDINGS_BUCKET"])
+        client.head_bucket(Bucket=bucket)
 
     def _probe_gateways(self) -> None:
         httpx.get(self.settings["DSAR_HELPDESK_CALLBACK_URL"], params={"subject_request_id": "probe"},

@@ -6,6 +6,7 @@ Against the billing dataset on the sandbox's SQLite file, and a hostile schema o
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -24,9 +25,9 @@ from tests.connectors.test_dataset_walk import ANCHOR, DATASET, SHARED_PHONE, cr
 BILLING = Path(__file__).resolve().parents[1] / "connectors" / "dataset" / "files" / "billing.yml"
 
 
-def dsar(*args: str) -> subprocess.CompletedProcess[str]:
+def dsar(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "dsar_pipeline.cli", "dataset", *args], capture_output=True,
-                          text=True, timeout=120)
+                          text=True, timeout=120, env=None if env is None else {**os.environ, **env})
 
 
 def one_line_refusal(done: subprocess.CompletedProcess[str], says: str) -> None:
@@ -171,6 +172,25 @@ def test_access_refuses_a_missing_file_and_a_bad_url_in_one_line(tmp_path: Path)
     one_line_refusal(dsar("access", str(tmp_path / "none.yml"), "--url", "sqlite:///x", "--identity", "email=a@b.ee"),
                      "none.yml")
     one_line_refusal(dsar("access", str(BILLING), "--url", "mssql://x", "--identity", "email=a@b.ee"), "not mssql://")
+
+
+def test_the_url_can_come_from_the_environment_and_stay_off_the_command_line(billing_url: str) -> None:
+    """`--url env:NAME`: a URL with a password need not be typed where the process list shows it."""
+    latvian = generate(size=40).case("latvian").personal_code
+    env = {"BILLING_READER_URL": billing_url}
+    assert dsar("check", str(BILLING), "--url", "env:BILLING_READER_URL", env=env).returncode == 0
+    done = dsar("access", str(BILLING), "--url", "env:BILLING_READER_URL", "--identity",
+                f"personal_code={latvian}", "--json", env=env)
+    assert done.returncode == 0, done.stderr
+    assert len(json.loads(done.stdout.strip().splitlines()[-1])["collections"]["customers"]) == 1
+    one_line_refusal(dsar("check", str(BILLING), "--url", "env:NOT_SET_ANYWHERE", env={"NOT_SET_ANYWHERE": ""}),
+                     "the environment variable NOT_SET_ANYWHERE is not set")
+    one_line_refusal(dsar("access", str(BILLING), "--url", "env:1;rm", "--identity", "email=a@b.ee"),
+                     "is not an environment variable name")
+    done = dsar("access", str(BILLING), "--url", "env:HIDDEN_URL", "--identity", "email=a@b.ee",
+                env={"HIDDEN_URL": "mysql+pymysql://root:s3cret@127.0.0.1:1/none"})
+    one_line_refusal(done, "billing: ")
+    assert "s3cret" not in done.stderr
 
 
 def test_access_to_an_unreachable_database_is_one_line() -> None:

@@ -77,7 +77,14 @@ class RecordingsConnector:
                       timeout: float | None = None, connect_timeout: float | None = None,
                       read_timeout: float | None = None, page_size: int = MAX_KEYS,
                       workers: int = DEFAULT_WORKERS, index_cache: IndexCache = SHARED) -> RecordingsConnector:
-        """Build from DSAR_S3_ENDPOINT_URL, DSAR_AWS_*, DSAR_RECORDINGS_BUCKET; keywords are for tests and tuning.
+        """Build from the call centre's endpoint and credentials (DSAR_RECORDINGS_ENDPOINT_URL,
+        DSAR_RECORDINGS_REGION, DSAR_RECORDINGS_ACCESS_KEY_ID, DSAR_RECORDINGS_SECRET_ACCESS_KEY) and
+        DSAR_RECORDINGS_BUCKET; keywords are for tests and tuning.
+
+        Why its own settings: the recordings are a source system in the call centre's account, not the
+        controller's own S3 and KMS (DSAR_S3_*/DSAR_AWS_*), which hold the inbox, the work store and the
+        packages. An empty endpoint is AWS itself; empty credentials use the default credential chain;
+        an empty region falls back to DSAR_AWS_REGION.
 
         `timeout` sets both the connect and the read timeout (seconds); the specific ones win. `workers`
         S3 requests run at once (month indexes, then sidecars), results still in order.
@@ -85,14 +92,14 @@ class RecordingsConnector:
         bucket = settings.get("DSAR_RECORDINGS_BUCKET", "").strip()
         if not bucket:
             raise ValueError(f"{SYSTEM}: missing setting DSAR_RECORDINGS_BUCKET")
-        key_id = settings.get("DSAR_AWS_ACCESS_KEY_ID", "").strip()
-        secret = settings.get("DSAR_AWS_SECRET_ACCESS_KEY", "").strip()
+        key_id = settings.get("DSAR_RECORDINGS_ACCESS_KEY_ID", "").strip()
+        secret = settings.get("DSAR_RECORDINGS_SECRET_ACCESS_KEY", "").strip()
         if bool(key_id) != bool(secret):
-            raise ValueError(f"{SYSTEM}: set both DSAR_AWS_ACCESS_KEY_ID and DSAR_AWS_SECRET_ACCESS_KEY, or neither "
-                             "(the default credential chain)")
-        s3 = S3Settings(bucket=bucket, endpoint_url=settings.get("DSAR_S3_ENDPOINT_URL", "").strip(),
-                        region=settings.get("DSAR_AWS_REGION", "").strip(), access_key_id=key_id,
-                        secret_access_key=secret)
+            raise ValueError(f"{SYSTEM}: set both DSAR_RECORDINGS_ACCESS_KEY_ID and DSAR_RECORDINGS_SECRET_ACCESS_KEY, "
+                             "or neither (the default credential chain)")
+        region = settings.get("DSAR_RECORDINGS_REGION", "").strip() or settings.get("DSAR_AWS_REGION", "").strip()
+        s3 = S3Settings(bucket=bucket, endpoint_url=settings.get("DSAR_RECORDINGS_ENDPOINT_URL", "").strip(),
+                        region=region, access_key_id=key_id, secret_access_key=secret)
         client = make_client(
             s3, connect_timeout_s=connect_timeout or timeout or DEFAULT_CONNECT_TIMEOUT_S,
             read_timeout_s=read_timeout or timeout or DEFAULT_READ_TIMEOUT_S, max_pool_connections=workers + 2)

@@ -1,14 +1,21 @@
-"""Call recordings: an S3-compatible endpoint (with AWS KMS on the same port) for the call centre.
+"""Call recordings: the call centre's S3-compatible endpoint; the controller's own S3 and KMS beside it.
 
 Connector author: this is the API you get. It is Amazon S3 and AWS KMS as boto3 speaks them (moto
 5.2 behind the scenes); the points below are what this system adds on top of the AWS reference.
 
-Endpoint and auth
-    One base URL (e.g. `http://127.0.0.1:PORT`) serves both S3 (REST/XML) and KMS (JSON 1.1); the
-    service is picked from the SigV4 credential scope, so sign as usual. Region `eu-north-1`.
-    Credentials: access key `testing`, secret `testing` (any key is accepted; signatures are not
-    verified). Use path-style addressing (`Config(s3={"addressing_style": "path"})`); an IP host
-    cannot carry virtual-hosted bucket names.
+Endpoints, accounts and auth
+    Two endpoints, two AWS accounts (`sandbox.recordings.accounts`), as in production:
+    - the call centre's (`DSAR_RECORDINGS_ENDPOINT_URL`): S3 only, the bucket `call-recordings`;
+      access key `call-centre-reader`, secret `call-centre-secret` (`DSAR_RECORDINGS_ACCESS_KEY_ID`,
+      `DSAR_RECORDINGS_SECRET_ACCESS_KEY`). This is the source system: its faults are `recordings=...`.
+    - the controller's own (`DSAR_S3_ENDPOINT_URL` = `DSAR_KMS_ENDPOINT_URL`): S3 (REST/XML) and KMS
+      (JSON 1.1) on one base URL, the service picked from the SigV4 credential scope; the buckets
+      `dsar-inbox`, `dsar-packages`, `dsar-work` and the KMS keys; access key `testing`, secret
+      `testing`. No fault of the sandbox touches it.
+    An endpoint refuses another account's access key, bucket or service with 403 (`InvalidAccessKeyId`,
+    `AccessDenied`; KMS: `AccessDeniedException`), and unsigned requests. Signatures are not verified.
+    Region `eu-north-1`. Use path-style addressing (`Config(s3={"addressing_style": "path"})`); an IP
+    host cannot carry virtual-hosted bucket names.
 
 Buckets (all in eu-north-1)
     `call-recordings`   the call centre's store, read-only for the pipeline:
@@ -96,6 +103,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, utils
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
+from sandbox.recordings.accounts import Account, AccountGate
 from sandbox.recordings.seed import SeedInfo, drop_ticket, seed_recordings
 
 __all__ = ["SeedInfo", "create_s3_app", "drop_ticket", "s3_error_body", "seed_recordings"]
@@ -168,10 +176,15 @@ class S3Endpoint:
             return _refuse(start_response, "500 Internal Server Error", "We encountered an internal error.")
 
 
-def create_s3_app() -> S3Endpoint:
-    """The WSGI app of the S3+KMS endpoint (state: this process's moto backends)."""
+def create_s3_app(account: Account | None = None) -> S3Endpoint | AccountGate:
+    """The WSGI app of an S3+KMS endpoint (state: this process's moto backends), serving one account's
+    credentials, buckets and keys when `account` is given (the federation runs two), everything otherwise."""
     _honour_kms_digest_messages()
-    return S3Endpoint()
+    endpoint = S3Endpoint()
+    if account is None:
+        return endpoint
+    return AccountGate(endpoint, account, lambda start_response, status, code, message: _refuse(
+        start_response, status, message, code))
 
 
 _DIGEST_ALGORITHMS = {"ECDSA_SHA_256": (hashes.SHA256, 32), "ECDSA_SHA_384": (hashes.SHA384, 48),

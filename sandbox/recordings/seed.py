@@ -1,4 +1,7 @@
-"""Fill a running S3/KMS endpoint with the call centre's recordings and the pipeline's buckets.
+"""Fill the running S3/KMS endpoints: the call centre's recordings, and the controller's own buckets and keys.
+
+Two accounts (`accounts`): the call centre's endpoint holds the recordings; the controller's holds the
+inbox, the packages and the work store, and the KMS keys. Both may be one ungated endpoint (a test's).
 
 Everything goes over the wire, exactly as an operator would provision real AWS, so the endpoint
 under test is the same one that was seeded (and seeding works against a sandbox in another
@@ -30,8 +33,8 @@ from botocore.exceptions import ClientError
 
 from sandbox.population import Population
 from sandbox.recordings import audio
+from sandbox.recordings.accounts import CALL_CENTRE, CONTROLLER, Account
 from sandbox.recordings.layout import (
-    BUCKETS,
     INBOX_BUCKET,
     KMS_ALIAS,
     PACKAGES_BUCKET,
@@ -45,8 +48,6 @@ from sandbox.recordings.layout import (
 )
 from sandbox.records import Call
 
-ACCESS_KEY = "testing"
-SECRET_KEY = "testing"  # noqa: S105 -- moto accepts any credentials; documented in the app docstring
 DEFAULT_REGION = "eu-north-1"
 SEED_THREADS = 4
 AUDIT_SIGNING_ALIAS = "alias/dsar-audit-signing"
@@ -55,7 +56,8 @@ TICKET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 @dataclass(frozen=True, slots=True)
 class SeedInfo:
-    """What was provisioned, for the federation's settings and for the tests."""
+    """What was provisioned, for the federation's settings and for the tests. `endpoint_url` is the call
+    centre's (the recordings), `controller_endpoint_url` the controller's own (buckets and KMS)."""
 
     endpoint_url: str
     region: str
@@ -71,35 +73,46 @@ class SeedInfo:
     audio_objects: int
     index_objects: int
     audit_signing_key_id: str = ""
+    controller_endpoint_url: str = ""
 
 
-def client(service: str, endpoint_url: str, region: str = DEFAULT_REGION, **config: Any) -> Any:
-    """A boto3 client for the sandbox endpoint (path-style addressing, the sandbox credentials)."""
+def client(service: str, endpoint_url: str, region: str = DEFAULT_REGION, *, account: Account = CONTROLLER,
+           **config: Any) -> Any:
+    """A boto3 client for a sandbox endpoint (path-style addressing) with `account`'s credentials: the
+    controller's by default; `CALL_CENTRE` to read the recordings as the call centre's endpoint wants."""
     return boto3.client(
         service, endpoint_url=endpoint_url, region_name=region,
-        aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY,
+        aws_access_key_id=account.access_key_id, aws_secret_access_key=account.secret_access_key,
         config=Config(s3={"addressing_style": "path"}, **config))
 
 
-def seed_recordings(population: Population, endpoint_url: str, region: str = DEFAULT_REGION) -> SeedInfo:
-    """Provision KMS key, the four buckets (emptied if they exist) and every call of the population."""
-    s3 = client("s3", endpoint_url, region, retries={"max_attempts": 3, "mode": "standard"})
-    kms = client("kms", endpoint_url, region)
+def seed_recordings(population: Population, endpoint_url: str, region: str = DEFAULT_REGION, *,
+                    controller_url: str | None = None) -> SeedInfo:
+    """Provision the recordings bucket with every call of the population at `endpoint_url` (the call
+    centre's), and the KMS keys and the controller's three buckets at `controller_url` (by default the
+    same endpoint); buckets that exist are emptied."""
+    retries = {"max_attempts": 3, "mode": "standard"}
+    own_url = controller_url or endpoint_url
+    s3 = client("s3", own_url, region, retries=retries)
+    kms = client("kms", own_url, region)
     key_id, key_arn = _ensure_key(kms)
     signing_key_id = _ensure_signing_key(kms)
-    for bucket in BUCKETS:
+    for bucket in (INBOX_BUCKET, PACKAGES_BUCKET, WORK_BUCKET):
         # The work bucket also keeps the audit trail's anchors, which must outlive everyone's
         # permissions: Object Lock (hence versioning) from creation, as production sets it up.
         _ensure_empty_bucket(s3, bucket, region, object_lock=bucket == WORK_BUCKET)
-    for bucket in (RECORDINGS_BUCKET, INBOX_BUCKET, WORK_BUCKET):
-        # Real S3 encrypts every new bucket with SSE-S3 since 2023; mirror that default.
-        s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={"Rules": [
-            {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]})
+    call_centre = client("s3", endpoint_url, region, account=CALL_CENTRE, retries=retries)
+    _ensure_empty_bucket(call_centre, RECORDINGS_BUCKET, region)
+    # Real S3 encrypts every new bucket with SSE-S3 since 2023; mirror that default.
+    sse_s3 = {"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]}
+    call_centre.put_bucket_encryption(Bucket=RECORDINGS_BUCKET, ServerSideEncryptionConfiguration=sse_s3)
+    for bucket in (INBOX_BUCKET, WORK_BUCKET):
+        s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration=sse_s3)
     s3.put_bucket_encryption(Bucket=PACKAGES_BUCKET, ServerSideEncryptionConfiguration={"Rules": [{
         "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key_arn},
         "BucketKeyEnabled": True}]})
 
-    bulk = _BulkPut(endpoint_url, region)
+    bulk = _BulkPut(endpoint_url, region, CALL_CENTRE)
     uploads: list[Callable[[], None]] = []
     audio_objects = 0
     for call in population.calls:
@@ -123,11 +136,12 @@ def seed_recordings(population: Population, endpoint_url: str, region: str = DEF
                     inbox_bucket=INBOX_BUCKET, inbox_prefix=TICKETS_PREFIX, packages_bucket=PACKAGES_BUCKET,
                     work_bucket=WORK_BUCKET, kms_key_id=key_id, kms_key_arn=key_arn, kms_alias=KMS_ALIAS,
                     calls=len(population.calls), audio_objects=audio_objects, index_objects=len(months),
-                    audit_signing_key_id=signing_key_id)
+                    audit_signing_key_id=signing_key_id, controller_endpoint_url=own_url)
 
 
 def drop_ticket(endpoint_url: str, ticket_bytes: bytes, name: str, region: str = DEFAULT_REGION) -> str:
-    """Deliver one request ticket to the inbox as the web form would; returns its key.
+    """Deliver one request ticket to the inbox (at the controller's endpoint) as the web form would;
+    returns its key.
 
     The bytes are stored as given (a malformed ticket is the pipeline's problem to report); `name`
     becomes the file name, with or without its `.json`.
@@ -152,14 +166,14 @@ class _BulkPut:
     keep; a failed PUT is tried once more before the seed is given up.
     """
 
-    def __init__(self, endpoint_url: str, region: str) -> None:
+    def __init__(self, endpoint_url: str, region: str, account: Account) -> None:
         parts = urlsplit(endpoint_url)
         self.url = endpoint_url.rstrip("/")
         self.base_path = parts.path.rstrip("/")
         self.connection: type[http.client.HTTPConnection] = (
             http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection)
         self.host, self.port = parts.hostname or "127.0.0.1", parts.port
-        self.signer = S3SigV4Auth(Credentials(ACCESS_KEY, SECRET_KEY), "s3", region)
+        self.signer = S3SigV4Auth(Credentials(account.access_key_id, account.secret_access_key), "s3", region)
 
     def job(self, key: str, body: bytes, content_type: str, metadata: dict[str, str]) -> Callable[[], None]:
         return lambda: self.put(key, body, content_type, metadata)

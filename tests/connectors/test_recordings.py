@@ -35,6 +35,7 @@ from connectors.retry import RetryPolicy
 from sandbox import records as r
 from sandbox.faults import parse_spec
 from sandbox.population import CASES, Population
+from sandbox.recordings.accounts import CALL_CENTRE
 from sandbox.recordings.seed import client as sandbox_client
 
 T = IdentityType
@@ -96,8 +97,9 @@ def pop(federation: Any) -> Population:
 
 @pytest.fixture(scope="module")
 def s3(federation: Any) -> Any:
-    """A plain boto3 client on the sandbox endpoint: the test's independent view of the bucket."""
-    return sandbox_client("s3", federation.settings["DSAR_S3_ENDPOINT_URL"], federation.settings["DSAR_AWS_REGION"])
+    """A plain boto3 client on the call centre's endpoint: the test's independent view of the bucket."""
+    return sandbox_client("s3", federation.settings["DSAR_RECORDINGS_ENDPOINT_URL"],
+                          federation.settings["DSAR_RECORDINGS_REGION"], account=CALL_CENTRE)
 
 
 @pytest.fixture(scope="module")
@@ -659,15 +661,32 @@ def test_registry_builds_the_connector_from_settings(federation: Any) -> None:
     without_bucket = {k: v for k, v in federation.settings.items() if k != "DSAR_RECORDINGS_BUCKET"}
     with pytest.raises(ValueError, match="DSAR_RECORDINGS_BUCKET"):
         RecordingsConnector.from_settings(without_bucket)
-    with pytest.raises(ValueError, match="DSAR_AWS_SECRET_ACCESS_KEY"):
-        RecordingsConnector.from_settings({**federation.settings, "DSAR_AWS_SECRET_ACCESS_KEY": ""})
+    with pytest.raises(ValueError, match="DSAR_RECORDINGS_SECRET_ACCESS_KEY"):
+        RecordingsConnector.from_settings({**federation.settings, "DSAR_RECORDINGS_SECRET_ACCESS_KEY": ""})
 
 
 def test_an_empty_endpoint_means_aws_itself(federation: Any) -> None:
-    settings = {**federation.settings, "DSAR_S3_ENDPOINT_URL": "", "DSAR_AWS_REGION": "eu-north-1"}
+    settings = {**federation.settings, "DSAR_RECORDINGS_ENDPOINT_URL": "", "DSAR_RECORDINGS_REGION": "",
+                "DSAR_AWS_REGION": "eu-north-1"}
     with RecordingsConnector.from_settings(settings) as connector:
         assert connector.bucket.client.meta.endpoint_url == "https://s3.eu-north-1.amazonaws.com"
         assert connector.bucket.client.meta.config.s3["addressing_style"] == "auto"
+
+
+def test_the_recordings_are_read_in_the_call_centres_account_not_the_controllers(federation: Any) -> None:
+    """The call centre's endpoint and credentials are the connector's own: the controller's S3 settings
+    (inbox, work store, packages) do not reach the recordings, and the controller's key is refused there."""
+    settings = federation.settings
+    with RecordingsConnector.from_settings(settings) as connector:
+        assert connector.bucket.client.meta.endpoint_url == settings["DSAR_RECORDINGS_ENDPOINT_URL"]
+        assert settings["DSAR_RECORDINGS_ENDPOINT_URL"] != settings["DSAR_S3_ENDPOINT_URL"]
+    controllers_key = {**settings, "DSAR_RECORDINGS_ACCESS_KEY_ID": settings["DSAR_AWS_ACCESS_KEY_ID"],
+                       "DSAR_RECORDINGS_SECRET_ACCESS_KEY": settings["DSAR_AWS_SECRET_ACCESS_KEY"]}
+    with RecordingsConnector.from_settings(controllers_key, policy=FAST) as connector, \
+            pytest.raises(ConnectorError) as refused:
+        list(connector.collect([Identifier.of("phone", "+37255500001")]))
+    assert refused.value.cause == "ListObjectsV2 index/: HTTP 403 InvalidAccessKeyId"
+    assert connector.calls_made == 1  # permanent: not retried
 
 
 def test_a_second_request_reads_only_the_listing_until_an_index_changes(federation: Any, pop: Population,

@@ -78,6 +78,58 @@ def test_faults_given_at_start_apply_and_change_at_run_time(running) -> None:
     assert_one_line_error(run("sandbox", "faults", "volt=melt", "--env-file", str(env_file)), "unknown fault kind")
 
 
+def test_the_call_centre_and_the_controller_are_two_accounts(running) -> None:
+    """The recordings (a source system) and the controller's own inbox, work store, packages and KMS are
+    two endpoints of two accounts: each refuses the other's key, buckets and KMS, and a fault on
+    `recordings` leaves the controller's own endpoint answering."""
+    import boto3
+    from botocore.config import Config
+    from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError
+
+    from sandbox.recordings.accounts import CALL_CENTRE, CONTROLLER, Account
+
+    _, env_file = running
+    s = load_env_file(env_file, environ={})
+
+    def client(service: str, url: str, account: Account):
+        return boto3.client(service, endpoint_url=url, region_name=s["DSAR_AWS_REGION"],
+                            aws_access_key_id=account.access_key_id, aws_secret_access_key=account.secret_access_key,
+                            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1},
+                                          connect_timeout=2, read_timeout=5))
+
+    def refused(call, code: str) -> None:
+        with pytest.raises(ClientError) as caught:
+            call()
+        assert caught.value.response["Error"]["Code"] == code
+
+    recordings, own = s["DSAR_RECORDINGS_ENDPOINT_URL"], s["DSAR_S3_ENDPOINT_URL"]
+    assert recordings != own and s["DSAR_KMS_ENDPOINT_URL"] == own
+    assert (s["DSAR_RECORDINGS_ACCESS_KEY_ID"], s["DSAR_AWS_ACCESS_KEY_ID"]) == (CALL_CENTRE.access_key_id,
+                                                                               CONTROLLER.access_key_id)
+    call_centre, controller = client("s3", recordings, CALL_CENTRE), client("s3", own, CONTROLLER)
+    call_centre.head_bucket(Bucket=s["DSAR_RECORDINGS_BUCKET"])
+    controller.head_bucket(Bucket=s["DSAR_INBOX_BUCKET"])
+    for bucket in ("DSAR_INBOX_BUCKET", "DSAR_WORK_BUCKET", "DSAR_PACKAGE_BUCKET"):
+        refused(lambda b=s[bucket]: call_centre.list_objects_v2(Bucket=b), "AccessDenied")
+    refused(lambda: controller.list_objects_v2(Bucket=s["DSAR_RECORDINGS_BUCKET"]), "AccessDenied")
+    refused(lambda: client("s3", recordings, CONTROLLER).list_objects_v2(Bucket=s["DSAR_RECORDINGS_BUCKET"]),
+            "InvalidAccessKeyId")
+    refused(lambda: client("kms", recordings, CALL_CENTRE).describe_key(KeyId=s["DSAR_KMS_KEY_ID"]),
+            "AccessDeniedException")
+    assert httpx.get(f"{recordings}/{s['DSAR_RECORDINGS_BUCKET']}?list-type=2", timeout=5).status_code == 403
+    client("kms", own, CONTROLLER).describe_key(KeyId=s["DSAR_KMS_KEY_ID"])
+
+    assert run("sandbox", "faults", "recordings=down", "--env-file", str(env_file)).returncode == 0
+    try:
+        with pytest.raises((EndpointConnectionError, ConnectionClosedError)):  # a kept connection: closed
+            call_centre.head_bucket(Bucket=s["DSAR_RECORDINGS_BUCKET"])
+        controller.put_object(Bucket=s["DSAR_INBOX_BUCKET"], Key="tickets/fault-probe.json", Body=b"{}")
+        controller.delete_object(Bucket=s["DSAR_INBOX_BUCKET"], Key="tickets/fault-probe.json")
+        client("kms", own, CONTROLLER).describe_key(KeyId=s["DSAR_KMS_KEY_ID"])
+    finally:
+        assert run("sandbox", "faults", "none", "--env-file", str(env_file)).returncode == 0
+
+
 def test_up_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     env_file = tmp_path / "s.env"
     proc = subprocess.Popen([*DSAR, "sandbox", "up", "--size", "20", "--port-base", "0", "--state-dir",
