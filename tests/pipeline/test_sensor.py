@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 import httpx
@@ -92,7 +93,9 @@ def test_invalid_tickets_are_rejected_with_a_reason_and_the_sensor_goes_on(feder
     assert [p.parent.name for p in written] == tick.new_requests, "nothing is written for rejected tickets"
 
 
-def test_unreachable_inbox_skips_instead_of_failing(federation, instance) -> None:
+def test_unreachable_inbox_skips_instead_of_failing(federation, instance, monkeypatch) -> None:
+    """The inbox is the controller's own S3: a fault of the recordings source no longer reaches it, and an
+    inbox that does not answer makes the tick skip, not fail."""
     from sandbox.faults import parse_spec
 
     federation.board.replace(parse_spec("recordings=down"))
@@ -100,6 +103,12 @@ def test_unreachable_inbox_skips_instead_of_failing(federation, instance) -> Non
         tick = runner.tick(instance)
     finally:
         federation.board.replace([])
+    assert "unreachable" not in (tick.skip_reason or "")
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    monkeypatch.setenv("DSAR_S3_ENDPOINT_URL", f"http://127.0.0.1:{port}")
+    tick = runner.tick(instance)
     assert tick.runs == [] and "unreachable" in (tick.skip_reason or "")
 
 
