@@ -17,10 +17,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import boto3
 import httpx
 import sqlalchemy as sa
-from botocore.config import Config
 
 from sandbox.avp.app import AvpConfig
 from sandbox.avp.app import create_app as create_avp_app
@@ -41,6 +39,7 @@ from sandbox.portal.app import PortalConfig
 from sandbox.portal.app import create_app as create_portal_app
 from sandbox.recordings.accounts import CALL_CENTRE, CONTROLLER, Account
 from sandbox.recordings.s3 import create_s3_app, drop_ticket, s3_error_body, seed_recordings
+from sandbox.recordings.seed import client as s3_client
 from sandbox.volt.app import VoltConfig
 from sandbox.volt.app import create_app as create_volt_app
 
@@ -301,11 +300,8 @@ class Federation:
 
     @staticmethod
     def _probe_bucket(endpoint_url: str, account: Account, bucket: str) -> None:
-        client = boto3.client("s3", endpoint_url=endpoint_url, region_name=REGION,
-                              aws_access_key_id=account.access_key_id,
-                              aws_secret_access_key=account.secret_access_key,
-                              config=Config(retries={"max_attempts": 1}, connect_timeout=2, read_timeout=2))
-        client.head_bucket(Bucket=bucket)
+        s3_client("s3", endpoint_url, REGION, account=account, retries={"max_attempts": 1}, connect_timeout=2,
+                  read_timeout=2).head_bucket(Bucket=bucket)
 
     def _probe_gateways(self) -> None:
         httpx.get(self.settings["DSAR_HELPDESK_CALLBACK_URL"], params={"subject_request_id": "probe"},

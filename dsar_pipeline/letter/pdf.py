@@ -15,6 +15,7 @@ here from the HTML's own headings after layout.
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 from dataclasses import dataclass
@@ -50,17 +51,13 @@ class _Printer:
     fonts: weasyprint.text.fonts.FontConfiguration
 
 
-_PRINTER: list[_Printer] = []
-
-
+@functools.cache
 def _printer() -> _Printer:
     """The process's `_Printer`; the caller holds `_RENDER_LOCK` (and has imported WeasyPrint)."""
-    if not _PRINTER:
-        import weasyprint
-        from weasyprint.text.fonts import FontConfiguration
+    import weasyprint
+    from weasyprint.text.fonts import FontConfiguration
 
-        _PRINTER.append(_Printer(stylesheet=weasyprint.CSS(filename=str(PRINT_CSS)), fonts=FontConfiguration()))
-    return _PRINTER[0]
+    return _Printer(stylesheet=weasyprint.CSS(filename=str(PRINT_CSS)), fonts=FontConfiguration())
 
 
 class PdfUnavailableError(RuntimeError):

@@ -134,13 +134,13 @@ def load_seal(directory: Path, controller_id: str) -> LetterSeal:
     cached = _LOADED.get((str(directory), controller_id))
     if cached is not None and cached[0] == fingerprint and None not in fingerprint[:2]:
         return cached[1]
-    seal = _load_seal(directory, controller_id)
+    seal = _load_seal(directory, controller_id, paths)
     _LOADED[(str(directory), controller_id)] = (fingerprint, seal)
     return seal
 
 
-def _load_seal(directory: Path, controller_id: str) -> LetterSeal:
-    cert_path, key_path, chain_path = seal_files(directory, controller_id)
+def _load_seal(directory: Path, controller_id: str, paths: tuple[Path, Path, Path]) -> LetterSeal:
+    cert_path, key_path, chain_path = paths
     for path in (cert_path, key_path):
         if not path.is_file():
             raise SealError(f"{LETTER_SEAL_DIR}: no {path.name} in {directory}")

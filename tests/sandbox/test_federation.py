@@ -82,20 +82,17 @@ def test_the_call_centre_and_the_controller_are_two_accounts(running) -> None:
     """The recordings (a source system) and the controller's own inbox, work store, packages and KMS are
     two endpoints of two accounts: each refuses the other's key, buckets and KMS, and a fault on
     `recordings` leaves the controller's own endpoint answering."""
-    import boto3
-    from botocore.config import Config
     from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError
 
     from sandbox.recordings.accounts import CALL_CENTRE, CONTROLLER, Account
+    from sandbox.recordings.seed import client as sandbox_client
 
     _, env_file = running
     s = load_env_file(env_file, environ={})
 
     def client(service: str, url: str, account: Account):
-        return boto3.client(service, endpoint_url=url, region_name=s["DSAR_AWS_REGION"],
-                            aws_access_key_id=account.access_key_id, aws_secret_access_key=account.secret_access_key,
-                            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1},
-                                          connect_timeout=2, read_timeout=5))
+        return sandbox_client(service, url, s["DSAR_AWS_REGION"], account=account, retries={"max_attempts": 1},
+                              connect_timeout=2, read_timeout=5)
 
     def refused(call, code: str) -> None:
         with pytest.raises(ClientError) as caught:
