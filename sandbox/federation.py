@@ -235,7 +235,13 @@ class Federation:
     def _start_billing(self, proxy_port: int, state: Path) -> None:
         assert self.population is not None
         sqlite_path = state / "billing.sqlite3"
-        url = seed_database(self.population, self.options.billing_url, sqlite_path)
+        try:
+            url = seed_database(self.population, self.options.billing_url, sqlite_path)
+        except sa.exc.SQLAlchemyError as exc:  # one line naming the database, never its password
+            where = sa.engine.make_url(self.options.billing_url).render_as_string(hide_password=True) \
+                if self.options.billing_url else str(sqlite_path)
+            cause = type(getattr(exc, "orig", None) or exc).__name__
+            raise SandboxError(f"billing: cannot seed the database at {where} ({cause})") from None
         if self.options.billing_url:
             upstream = sa.engine.make_url(url)
             proxy = BillingProxy(upstream.host or "127.0.0.1", upstream.port or 5432, self.board, proxy_port,

@@ -149,11 +149,14 @@ def test_up_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     (["--faults", "billing=latency:1"], ["SQLite", "--billing-url"]),
     (["--size", "-3"], ["--size"]),
     (["--bogus"], ["unrecognized arguments"]),
+    (["--size", "20", "--billing-url", "postgresql+psycopg://postgres:s3cret@127.0.0.1:1/none"],
+     ["billing: cannot seed the database at", "postgres:***@127.0.0.1:1/none"]),
 ])
 def test_bad_settings_give_one_line_and_nonzero_exit(tmp_path: Path, args: list[str], words: list[str]) -> None:
     result = run("sandbox", "up", "--port-base", "0", "--state-dir", str(tmp_path), "--env-file",
                  str(tmp_path / "x.env"), *args)
     assert_one_line_error(result, *words)
+    assert "s3cret" not in result.stderr
     assert not (tmp_path / "x.env").exists()
 
 
