@@ -27,7 +27,7 @@ def delivery(context: dg.AssetExecutionContext, work: WorkStoreResource, audit: 
                         settings=delivery_channels.settings(), client=delivery_channels.client("s3"))
 
     def step(request_id: str, own: dict) -> dict[str, Any]:
-        approval: Approval = load_stored(work, request_id, "release_approval") or Approval()
+        approval: Approval = load_stored(context.instance, work, request_id, "release_approval") or Approval()
         return desk.release(request_id, own["dsar_request"], own["response_package"], own["review_findings"],
                             approval)
 

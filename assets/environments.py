@@ -2,6 +2,8 @@
 
 - ``embedded`` (the default): the sandbox's systems, the local work folder and key file, the audit
   trail's local key file, nobody signs in to the UI.
+- ``cluster``: as embedded, but every step hands over through the S3 work bucket (`DSAR_WORK_BUCKET`
+  on `DSAR_S3_ENDPOINT_URL`), so steps may run on different hosts: the topology of `make cluster`.
 - ``production``: the S3 work bucket with KMS data keys, the audit anchors signed by KMS, the DPO's
   identity from the authenticating proxy. It refuses to start without its secrets.
 
@@ -18,6 +20,7 @@ from typing import Any
 
 import dagster as dg
 
+from assets.celery_workers import celery_or_in_process_executor
 from assets.dpo import DpoIdentityResource
 from assets.io_manager import EncryptedIOManager
 from assets.resources import (
@@ -31,13 +34,15 @@ from assets.resources import (
 )
 from dsar_pipeline.settings import apply_defaults, check_production_secrets
 
-ENVIRONMENTS = ("embedded", "production")
+ENVIRONMENTS = ("embedded", "cluster", "production")
+WORK_STORES = {"embedded": "local", "cluster": "s3", "production": "s3"}
+"""Where steps hand over: a folder on this host only in the embedded default."""
 
 
 def resources(environment: str, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The resource set of an environment: the same keys in each, different kinds where they differ.
     Settings are read at run time, or from `environ` now when it is given."""
-    work = WorkStoreResource.from_environment(environ, kind="s3" if environment == "production" else "local")
+    work = WorkStoreResource.from_environment(environ, kind=WORK_STORES[environment])
     return {
         "io_manager": EncryptedIOManager(work=work),
         "work": work,
@@ -67,6 +72,8 @@ def current_environment() -> str:
         raise ValueError(f"DSAR_ENV must be one of {', '.join(ENVIRONMENTS)}")
     if environment == "production" and (missing := check_production_secrets()):
         raise SystemExit("production refuses to start without its secrets: " + "; ".join(missing))
+    if WORK_STORES[environment] == "s3" and not os.environ.get("DSAR_WORK_BUCKET"):
+        raise SystemExit(f"DSAR_ENV={environment} hands over through the S3 work store: set DSAR_WORK_BUCKET")
     apply_defaults()
     return environment
 
@@ -75,9 +82,11 @@ IN_PROCESS_RUN_CONFIG: dict[str, Any] = {"execution": {"config": {"in_process": 
 
 
 def environment_definitions(environment: str, config: dict[str, Any]) -> dg.Definitions:
-    """The environment's resources and the executor: multiprocess with `config` (`executor_config()`)
-    unless a run asks for its steps in its own process (`IN_PROCESS_RUN_CONFIG`)."""
-    return dg.Definitions(resources=resources(environment), executor=request_executor(config))
+    """The environment's resources and executor: embedded, multiprocess with `config` (`executor_config()`);
+    cluster and production, Celery workers (`assets.celery_workers`). Either runs a run's steps in its own
+    process when the run asks (`IN_PROCESS_RUN_CONFIG`)."""
+    executor = request_executor(config) if environment == "embedded" else celery_or_in_process_executor
+    return dg.Definitions(resources=resources(environment), executor=executor)
 
 
 def request_executor(config: dict[str, Any]) -> dg.ExecutorDefinition:

@@ -1,23 +1,38 @@
-"""An IO manager that never lets plaintext reach Dagster's storage.
+"""An IO manager that never lets plaintext reach Dagster's storage, and never runs what it opens.
 
-Outputs are pickled, sealed with AES-256-GCM envelope encryption (a fresh data key per object,
-from KMS or the local key file) and written to the work store under `<request id>/<asset>.sealed`;
-Dagster records only the URI and the SHA-256 of the ciphertext. A run that carries several
-requests (a batch) passes `{request id: value}` mappings, stored one object per request, so each
-request's data stays separable and purgeable on its own.
+Outputs are written as data (`dsar_pipeline.sealing.codec`: JSON and byte buffers, never pickles),
+sealed with AES-256-GCM envelope encryption (a fresh data key per object, from KMS or the local key
+file) and put in the work store under `<request id>/<asset>.sealed`. Dagster records the URI and
+the SHA-256 of the ciphertext on the request's own materialisation, and a step opens an object only
+when its SHA-256 is the one Dagster recorded last for that request and asset (`recorded_digests`):
+whoever can write to the work store, even with a data key, cannot hand a worker another object.
+A run that carries several requests (a batch) passes `{request id: value}` mappings, stored one
+object per request, so each request's data stays separable and purgeable on its own.
 """
 
 from __future__ import annotations
 
 import hashlib
-import pickle  # we only unpickle objects we sealed ourselves (authenticated encryption)
+from collections.abc import Iterable
 from typing import Any
 
 import dagster as dg
 
 from assets.resources import WorkStoreResource
+from dsar_pipeline.sealing import codec
 from dsar_pipeline.sealing.envelope import decrypt_bytes, encrypt_bytes
 from dsar_pipeline.sealing.objects import sealed_object_key
+
+DIGEST = "sha256"
+"""The metadata key of a sealed object's SHA-256 on its request's materialisation."""
+
+
+class UnrecordedObjectError(dg.Failure):
+    """A work-store object Dagster has no record of, or another one than it recorded: never opened.
+    Messages hold the asset and request id only, so the step shows them (a `dg.Failure`), not retried."""
+
+    def __init__(self, description: str) -> None:
+        super().__init__(description=description, allow_retries=False)
 
 
 def object_key(request_id: str, asset_key: dg.AssetKey) -> str:
@@ -35,36 +50,69 @@ class EncryptedIOManager(dg.ConfigurableIOManager):
         keys = _partition_keys(context)
         values = obj if len(keys) > 1 else {keys[0]: obj}
         store, provider = self.work.store(), self.work.key_provider()
-        refs = {}
         for request_id in keys:
-            blob = encrypt_bytes(pickle.dumps(values[request_id], protocol=5), provider,
-                                 _context(request_id, context.asset_key))
+            blob = encrypt_bytes(codec.dumps(values[request_id]), provider, _context(request_id, context.asset_key))
             uri = store.put(object_key(request_id, context.asset_key), blob)
-            refs[request_id] = (uri, hashlib.sha256(blob).hexdigest())
-        if len(keys) == 1:  # a batch's objects are per request: no single uri belongs on the run's output
-            uri, digest = refs[keys[0]]
-            context.add_output_metadata({"uri": uri, "sha256": digest})
+            recorded = {"uri": uri, DIGEST: hashlib.sha256(blob).hexdigest()}
+            if len(keys) == 1:
+                context.add_output_metadata(recorded)
+            else:  # each request's object on its own partition's materialisation
+                context.step_context.add_asset_metadata(recorded, asset_key=context.asset_key,
+                                                        partition_key=request_id)
 
     def load_input(self, context: dg.InputContext) -> Any:
         upstream = context.upstream_output
         asset_key = context.asset_key if context.has_asset_key else upstream.asset_key  # type: ignore[union-attr]
         keys = list(context.asset_partition_keys)
         store, provider = self.work.store(), self.work.key_provider()
-        values = {request_id: _open(store, provider, request_id, asset_key) for request_id in keys}
+        digests = recorded_digests(context.instance, asset_key, keys)
+        values = {request_id: _open(store, provider, request_id, asset_key, digests.get(request_id))
+                  for request_id in keys}
         return values if len(keys) > 1 else values[keys[0]]
 
 
-def load_stored(work: WorkStoreResource, request_id: str, asset: str) -> Any | None:
-    """The request's last stored output of `asset`, or None when it was never materialised: for the
+def load_stored(instance: dg.DagsterInstance, work: WorkStoreResource, request_id: str, asset: str) -> Any | None:
+    """The request's last materialisation of `asset`, or None when it was never materialised: for the
     DPO's decisions, which the sensor's runs do not build (they would only ever say "pending")."""
-    store, key = work.store(), dg.AssetKey(asset)
-    return _open(store, work.key_provider(), request_id, key) if store.exists(object_key(request_id, key)) else None
+    key = dg.AssetKey(asset)
+    digest = recorded_digests(instance, key, [request_id]).get(request_id)
+    if digest is None:
+        return None
+    return _open(work.store(), work.key_provider(), request_id, key, digest)
 
 
-def _open(store: Any, provider: Any, request_id: str, asset_key: dg.AssetKey) -> Any:
-    """One request's sealed output of an asset, opened (authenticated encryption: sealed by us)."""
+def recorded_digests(instance: dg.DagsterInstance, asset_key: dg.AssetKey,
+                     request_ids: Iterable[str]) -> dict[str, str | None]:
+    """The SHA-256 recorded on each request's latest materialisation of `asset_key` (None: recorded
+    without one); requests never materialised are left out."""
+    wanted, found = set(request_ids), {}
+    records_filter = dg.AssetRecordsFilter(asset_key=asset_key, asset_partitions=sorted(wanted))
+    cursor = None
+    while wanted - found.keys():
+        page = instance.fetch_materializations(records_filter, limit=max(100, 2 * len(wanted)), cursor=cursor)
+        for record in page.records:
+            materialization = record.asset_materialization
+            partition = materialization.partition if materialization else None
+            if partition in wanted and partition not in found:
+                value = materialization.metadata.get(DIGEST)  # type: ignore[union-attr]
+                found[partition] = value.value if isinstance(value, dg.TextMetadataValue) else None
+        if not page.has_more:
+            break
+        cursor = page.cursor
+    return found
+
+
+def _open(store: Any, provider: Any, request_id: str, asset_key: dg.AssetKey, digest: str | None) -> Any:
+    """One request's sealed output of an asset, opened only when it is the object Dagster recorded."""
+    asset = asset_key.to_user_string()
+    if digest is None:
+        raise UnrecordedObjectError(f"request {request_id}: Dagster recorded no sealed {asset} with a hash; "
+                                    f"materialise {asset} again")
     blob = store.get(object_key(request_id, asset_key))
-    return pickle.loads(decrypt_bytes(blob, provider, _context(request_id, asset_key)))  # noqa: S301
+    if hashlib.sha256(blob).hexdigest() != digest:
+        raise UnrecordedObjectError(f"request {request_id}: the work store's {asset} is not the object Dagster "
+                                    "recorded (SHA-256 differs): refused unopened")
+    return codec.loads(decrypt_bytes(blob, provider, _context(request_id, asset_key)))
 
 
 def _partition_keys(context: dg.OutputContext) -> list[str]:

@@ -15,10 +15,17 @@ from assets.resources.systems import resource_key
 from connectors.classification import ReviewCause
 from connectors.registry import systems
 from dsar_pipeline.export.redaction import RECORDINGS_SYSTEM
-from dsar_pipeline.package.assemble import SealedPackage, StagedContents, seal_package, stage_contents, staging_for
-from dsar_pipeline.package.passphrase import PASSPHRASE_OBJECT, generate_passphrase
+from dsar_pipeline.package.assemble import StagedContents, seal_package, stage_contents, staging_for
+from dsar_pipeline.package.handoff import (
+    StoredPackage,
+    get_staging,
+    put_staging,
+    scratch,
+    staging_prefix,
+    store_package,
+)
+from dsar_pipeline.package.passphrase import generate_passphrase
 from dsar_pipeline.package.verify import verify_package
-from dsar_pipeline.sealing.envelope import encrypt_bytes
 
 SYSTEM_INPUTS = {f"{name}_records": dg.AssetIn() for name in systems()}
 AUDIO_SYSTEM = RECORDINGS_SYSTEM if RECORDINGS_SYSTEM in systems() else None  # whose calls' audio is copied
@@ -34,7 +41,7 @@ def portability_export(context: dg.AssetExecutionContext, **inputs: Any) -> Any:
     """The call recordings' audio is streamed from their system while staging; a deployment without that
     system (only systems configured by their dataset files, say) needs no such resource."""
     work: WorkStoreResource = context.resources.work
-    keys = work.key_provider()
+    keys, store = work.key_provider(), work.store()
     recordings = getattr(context.resources, resource_key(AUDIO_SYSTEM)).build() if AUDIO_SYSTEM else None
 
     def copy_audio(attachment: Any, sink: Any) -> None:
@@ -44,12 +51,16 @@ def portability_export(context: dg.AssetExecutionContext, **inputs: Any) -> Any:
 
     def step(request_id: str, own: dict) -> StagedContents:
         results = {name: own[f"{name}_records"] for name in systems()}
-        scope = load_stored(work, request_id, "release_scope") or {}  # the DPO's, if they gave one
+        scope = load_stored(context.instance, work, request_id, "release_scope") or {}  # the DPO's, if they gave one
         include_review = {cause for cause, chosen in ((ReviewCause.WEAK_MATCH, scope.get("include_review_records")),
                                                       (ReviewCause.UNBOUND_IDENTIFIER,
                                                        scope.get("include_unbound_records"))) if chosen}
-        return stage_contents(staging_for(work.work_root(), request_id, keys), own["dsar_request"], results,
-                              own["review_findings"], include_review=include_review, copy_audio=copy_audio)
+        with scratch("export") as folder:  # staged here for this step only, handed over through the work store
+            staging = staging_for(folder, request_id, keys)
+            contents = stage_contents(staging, own["dsar_request"], results, own["review_findings"],
+                                      include_review=include_review, copy_audio=copy_audio)
+            put_staging(store, staging.directory, request_id)
+        return contents
 
     try:
         return per_request(context, inputs, step, describe=lambda c: {
@@ -70,25 +81,30 @@ def response_package(context: dg.AssetExecutionContext, dsar_request: Any, porta
                      work: WorkStoreResource):
     keys, store = work.key_provider(), work.store()
 
-    def step(request_id: str, own: dict) -> SealedPackage:
+    def step(request_id: str, own: dict) -> StoredPackage:
+        """Built in this step's scratch folder from the staging in the work store; sealed back into it."""
         passphrase = generate_passphrase()
-        store.put(f"{request_id}/{PASSPHRASE_OBJECT}",
-                  encrypt_bytes(passphrase.encode(), keys, {"request": request_id, "asset": "passphrase"}))
-        sealed = seal_package(staging_for(work.work_root(), request_id, keys), own["dsar_request"],
-                              own["portability_export"], work.work_root() / request_id / "package", passphrase)
-        problems, manifest_sha256 = verify_package(sealed.path, passphrase)
-        if problems:
-            raise dg.Failure(f"package check failed: {problems[0]}")
-        return dataclasses.replace(sealed, manifest_sha256=manifest_sha256)
+        with scratch("package") as folder:
+            staging = staging_for(folder, request_id, keys)
+            get_staging(store, request_id, staging.directory)
+            sealed = seal_package(staging, own["dsar_request"], own["portability_export"], folder / "package",
+                                  passphrase)
+            problems, manifest_sha256 = verify_package(sealed.path, passphrase)
+            if problems:
+                raise dg.Failure(f"package check failed: {problems[0]}")
+            checked = dataclasses.replace(sealed, manifest_sha256=manifest_sha256)
+            stored = store_package(store, keys, request_id, checked, passphrase)
+        store.delete_prefix(staging_prefix(request_id))  # archived now, as `seal_package` empties its own copy
+        return stored
 
     result = per_request(context, {"dsar_request": dsar_request, "portability_export": portability_export}, step,
                          describe=lambda p: {"size": p.size, "package_sha256": p.sha256, "files": p.files,
                                              "manifest_sha256": p.manifest_sha256, "complete": p.complete,
-                                             "cdoc": p.cdoc_path is not None})
-    packages = {context.partition_key: result} if isinstance(result, SealedPackage) else result
+                                             "cdoc": p.cdoc_key is not None})
+    packages = {context.partition_key: result} if isinstance(result, StoredPackage) else result
     yield dg.Output(result)
     yield check_result(context, "opens_and_hashes_match", {
-        key: Verdict(True) if isinstance(package, SealedPackage) else Verdict(False, metadata={"cause": "not built"})
+        key: Verdict(True) if isinstance(package, StoredPackage) else Verdict(False, metadata={"cause": "not built"})
         for key, package in packages.items()})
 
 

@@ -21,7 +21,7 @@ DEV_REQUEST_ID_KEY = b"dsar-pipeline-development-request-id-key"
 """Fallback for the embedded default and tests only; production must set ``DSAR_REQUEST_ID_KEY``."""
 
 ENVIRONMENT = "DSAR_ENV"
-"""``embedded`` (the default when unset) or ``production``."""
+"""``embedded`` (the default when unset), ``cluster`` or ``production`` (`assets/environments.py`)."""
 
 DEV_ENVIRONMENTS = ("", "embedded")
 """The environments that may use development fallbacks: a hard-coded key in production would let
@@ -142,6 +142,9 @@ OWN_SETTINGS: dict[str, str] = {
     "DSAR_REVIEW_LINK_SECONDS": "how long a review link stays valid (default 28800: a working day)",
     "DSAR_DESK_IDENTITY_HEADER": "production: the SSO proxy's header naming the signed-in DPO (X-Forwarded-Email)",
     "DSAR_DAGSTER_URL": "Dagster webserver that desk and `dsar decide` launch on (default http://127.0.0.1:3000)",
+    "DSAR_CELERY_BROKER": "cluster and production: the Celery workers' broker (default "
+                          "pyamqp://guest:guest@127.0.0.1:5672//, RabbitMQ)",
+    "DSAR_CELERY_BACKEND": "cluster and production: the Celery result backend (default redis://127.0.0.1:6379/0)",
 }
 
 
@@ -168,6 +171,8 @@ DEFAULTS: dict[str, str] = {
     "DSAR_REVIEW_LINK_SECONDS": "28800",
     "DSAR_DESK_IDENTITY_HEADER": "",
     "DSAR_DAGSTER_URL": "http://127.0.0.1:3000",
+    "DSAR_CELERY_BROKER": "pyamqp://guest:guest@127.0.0.1:5672//",
+    "DSAR_CELERY_BACKEND": "redis://127.0.0.1:6379/0",
 }
 
 

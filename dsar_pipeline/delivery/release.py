@@ -15,10 +15,9 @@ from typing import Any
 from dsar_pipeline.audit.trail import AuditTrail
 from dsar_pipeline.delivery.notify import send_status
 from dsar_pipeline.delivery.send import deliver
-from dsar_pipeline.package.passphrase import PASSPHRASE_OBJECT
+from dsar_pipeline.package.handoff import StoredPackage, fetch_package, scratch
 from dsar_pipeline.review.approval import Approval, Decision, DeliveryState, delivery_gate
 from dsar_pipeline.review.binding import current_binding
-from dsar_pipeline.sealing.envelope import decrypt_bytes
 from dsar_pipeline.sealing.keys import KeyProvider
 from dsar_pipeline.sealing.workstore import WorkStore
 
@@ -34,8 +33,10 @@ class DeliveryDesk:
     settings: Mapping[str, str]
     client: Any
 
-    def release(self, request_id: str, facts: Any, package: Any, review: Any, approval: Approval) -> dict[str, Any]:
-        """Deliver the package if the gate allows; the outcome's non-personal facts either way."""
+    def release(self, request_id: str, facts: Any, package: StoredPackage, review: Any,
+                approval: Approval) -> dict[str, Any]:
+        """Deliver the package if the gate allows; the outcome's non-personal facts either way. The package
+        comes from the work store into a scratch folder of this call's own (`handoff`)."""
         current = current_binding(self.store, request_id, package) if approval.decision is Decision.APPROVE else None
         verdict = delivery_gate(requires_approval=review.requires_approval, failed_systems=review.failed_systems,
                                 approval=approval, current=current)
@@ -47,13 +48,11 @@ class DeliveryDesk:
             self.tell_helpdesk(facts, "cancelled" if cancelled else "in_progress", verdict.state.value)
             return {"status": verdict.state.value, "gate_reason": verdict.reason,
                     "changed": ", ".join(verdict.changed)}
-        passphrase_key = f"{request_id}/{PASSPHRASE_OBJECT}"
-        passphrase = decrypt_bytes(self.store.get(passphrase_key), self.keys,
-                                   {"request": request_id, "asset": "passphrase"}).decode()
-        evidence = deliver(self.client, self.settings, request_id=request_id, package=package.path,
-                           passphrase=passphrase, email=facts.delivery_email, phone=facts.delivery_phone,
-                           language=facts.language, cdoc=package.cdoc_path, package_sha256=package.sha256)
-        self.store.delete_prefix(passphrase_key)  # the SMS gateway has it (or the CDOC copy needs none): gone here
+        with scratch("delivery") as folder:
+            zip_path, cdoc_path = fetch_package(self.store, self.keys, request_id, package, folder)
+            evidence = deliver(self.client, self.settings, request_id=request_id, package=zip_path,
+                               passphrase=package.passphrase, email=facts.delivery_email, phone=facts.delivery_phone,
+                               language=facts.language, cdoc=cdoc_path, package_sha256=package.sha256)
         self.trail.append(request_id, "delivered", {"package_sha256": evidence.sha256, "size": evidence.size,
                                                     "manifest_sha256": package.manifest_sha256,
                                                     "complete": package.complete, "gate_reason": verdict.reason,

@@ -18,9 +18,6 @@ from __future__ import annotations
 import math
 import secrets
 
-PASSPHRASE_OBJECT = "passphrase.sealed"  # noqa: S105 - an object name, not a secret
-"""The sealed passphrase beside the request's other objects, from packaging until the SMS is sent."""
-
 ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"
 GROUPS = 6
 GROUP_LENGTH = 4

@@ -5,7 +5,6 @@ is now with the one approved; any difference voids the approval."""
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 from typing import Any
 
 from connectors.registry import systems
@@ -29,13 +28,9 @@ def sealed_digest(store: WorkStore, request_id: str, asset: str) -> str:
     return hashlib.sha256(store.get(key)).hexdigest() if store.exists(key) else "absent"
 
 
-def file_digest(path: Path) -> str:
-    with path.open("rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
-
-
 def current_binding(store: WorkStore, request_id: str, package: Any) -> ReleaseBinding:
-    """The package as it is now: its inputs' sealed objects, the file on disk, its manifest."""
+    """The package as it is now: its inputs' sealed objects, the package and its manifest. The package's own
+    SHA-256 is the one sealed in `response_package` (bound above): delivery refuses a file that differs."""
     inputs = {name: sealed_digest(store, request_id, name) for name in BOUND_INPUTS}
-    return ReleaseBinding(inputs=inputs, package_sha256=file_digest(Path(package.path)),
+    return ReleaseBinding(inputs=inputs, package_sha256=package.sha256,
                           manifest_sha256=package.manifest_sha256)

@@ -1,13 +1,15 @@
 """Where encrypted intermediates live between steps: a local folder or an S3 bucket.
 
 Only ciphertext is ever written here (the callers encrypt); object names are opaque request ids
-and asset names. Both stores offer the same four calls so that the environment switch, not the
-code, decides where data rests.
+and asset names. Both stores offer the same calls so that the environment switch, not the code,
+decides where data rests. Everything one step hands to another travels through here, never through
+a worker's own disk: the steps of one request may run on different hosts.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Protocol
@@ -23,6 +25,18 @@ class WorkStore(Protocol):
     def get(self, key: str) -> bytes: ...
 
     def exists(self, key: str) -> bool: ...
+
+    def put_file(self, key: str, path: Path) -> str:
+        """Store the file at `path` under `key` without holding it in memory; returns its URI."""
+        ...
+
+    def get_file(self, key: str, path: Path) -> None:
+        """Write the object `key` to the (new) file `path` without holding it in memory."""
+        ...
+
+    def keys(self, prefix: str) -> list[str]:
+        """Every object key in the folder `prefix/`, sorted."""
+        ...
 
     def delete_prefix(self, prefix: str) -> int:
         """Delete every object under `prefix`; returns how many (purge)."""
@@ -46,12 +60,19 @@ class LocalWorkStore:
         return self.root.joinpath(*_check_key(key).split("/"))
 
     def put(self, key: str, data: bytes) -> str:
+        return self._write(key, lambda handle: handle.write(data))
+
+    def put_file(self, key: str, path: Path) -> str:
+        with path.open("rb") as source:
+            return self._write(key, lambda handle: shutil.copyfileobj(source, handle, 1 << 20))
+
+    def _write(self, key: str, fill: Any) -> str:
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
         try:
             with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
+                fill(handle)
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -61,8 +82,18 @@ class LocalWorkStore:
     def get(self, key: str) -> bytes:
         return self._path(key).read_bytes()
 
+    def get_file(self, key: str, path: Path) -> None:
+        shutil.copyfile(self._path(key), path)
+
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
+
+    def keys(self, prefix: str) -> list[str]:
+        base = self._path(prefix)
+        if not base.is_dir():
+            return []
+        return sorted(p.relative_to(self.root).as_posix() for p in base.rglob("*")
+                      if p.is_file() and not p.name.startswith(".tmp-"))
 
     def delete_prefix(self, prefix: str) -> int:
         base = self._path(prefix)
@@ -90,13 +121,28 @@ class S3WorkStore:
         self.kms_key_id = kms_key_id
 
     def put(self, key: str, data: bytes) -> str:
-        extra: dict[str, str] = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": self.kms_key_id} \
-            if self.kms_key_id else {}
-        self.client.put_object(Bucket=self.bucket, Key=_check_key(key), Body=data, **extra)
+        self.client.put_object(Bucket=self.bucket, Key=_check_key(key), Body=data, **self._encryption())
         return f"s3://{self.bucket}/{key}"
+
+    def put_file(self, key: str, path: Path) -> str:
+        self.client.upload_file(str(path), self.bucket, _check_key(key), ExtraArgs=self._encryption())
+        return f"s3://{self.bucket}/{key}"
+
+    def _encryption(self) -> dict[str, str]:
+        return {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": self.kms_key_id} if self.kms_key_id else {}
 
     def get(self, key: str) -> bytes:
         return bytes(self.client.get_object(Bucket=self.bucket, Key=_check_key(key))["Body"].read())
+
+    def get_file(self, key: str, path: Path) -> None:
+        self.client.download_file(self.bucket, _check_key(key), str(path))
+
+    def keys(self, prefix: str) -> list[str]:
+        folder = f"{_check_key(prefix)}/"
+        found = []
+        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=folder):
+            found += [item["Key"] for item in page.get("Contents", [])]
+        return sorted(found)
 
     def exists(self, key: str) -> bool:
         try:

@@ -133,3 +133,17 @@ def decision(instance: dg.DagsterInstance, request_id: str, job: str = "approve_
 
     shown = str(latest_metadata(instance, "review_findings", request_id).get("review_bundle_sha256", ""))
     return decision_config(job, dpo_user=dpo_user, review_bundle_sha256=shown, **choices)
+
+
+def stored_package(instance: dg.DagsterInstance, request_id: str, directory: Path) -> tuple[Path, str, Any]:
+    """The request's built package as later steps get it: the sealed `response_package` output (checked
+    against Dagster's record), its ZIP opened from the work store into `directory`, and its passphrase."""
+    from assets.environments import resource_now
+    from assets.io_manager import load_stored
+    from dsar_pipeline.package.handoff import fetch_package
+
+    work = resource_now("work")
+    package = load_stored(instance, work, request_id, "response_package")
+    assert package is not None, "the package is built even while the request waits for the DPO"
+    zip_path, _ = fetch_package(work.store(), work.key_provider(), request_id, package, directory)
+    return zip_path, package.passphrase, package

@@ -65,6 +65,8 @@ def test_a_batch_run_keeps_each_requests_status_and_isolates_a_failure(instance:
     assert result.success, "one request's failure does not fail the run"
     for key in KEYS:
         upstream, after = latest_metadata(instance, "collected", key), latest_metadata(instance, "downstream", key)
+        sealed = upstream.pop("uri"), upstream.pop("sha256")  # each request's own object, as Dagster recorded it
+        assert sealed[0].endswith(f"/{key}/collected.sealed") and len(sealed[1]) == 64
         if key == BROKEN:
             assert upstream == {"failed": "collected: RuntimeError"}, "a batch's counts are not a request's facts"
             assert after["failed"] == "collected: RuntimeError", "the marker is passed on, the step not run"

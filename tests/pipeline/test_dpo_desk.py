@@ -84,7 +84,7 @@ def test_the_desk_shows_the_bundle_the_decision_is_bound_to_and_the_worklist_fol
     assert page.status_code == 200, page.text
     assert page.headers["cache-control"] == "no-store" and "default-src 'none'" in page.headers[
         "content-security-policy"]
-    outcome = load_stored(resource_now("work"), request_id, "review_findings")
+    outcome = load_stored(instance, resource_now("work"), request_id, "review_findings")
     waiting = [ref for ref, d in outcome.dispositions.items() if d is Disposition.REVIEW]
     assert waiting and all(ref[2] in page.text for ref in waiting)
     assert 'action="/decide/' in page.text and "Approve the package as built" in page.text

@@ -10,6 +10,7 @@ An honest request delivered to an address of the requester's choosing still goes
 from __future__ import annotations
 
 import re
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +20,12 @@ import pyzipper
 
 from assets.definitions import defs
 from assets.environments import resource_now
+from assets.io_manager import load_stored
 from assets.status import request_status
-from dsar_pipeline.sealing.envelope import decrypt_bytes
 from sandbox.gateways.outbox import read_outbox
 from sandbox.people import named_people
 
-from .conftest import decision, person_ticket, run_ticket
+from .conftest import decision, person_ticket, run_ticket, stored_package
 
 pytestmark = pytest.mark.usefixtures("no_faults")
 
@@ -43,11 +44,11 @@ def outbox(federation, channel: str) -> list[dict[str, Any]]:
     return read_outbox(Path(federation.settings["SANDBOX_OUTBOX_DIR"]), channel)
 
 
-def sealed_passphrase(request_id: str) -> str:
+def sealed_passphrase(instance: dg.DagsterInstance, request_id: str) -> str:
     """The package's passphrase as the job sealed it: readable here whether or not it was ever texted."""
-    work = resource_now("work")
-    return decrypt_bytes(work.store().get(f"{request_id}/passphrase.sealed"), work.key_provider(),
-                         {"request": request_id, "asset": "passphrase"}).decode()
+    package = load_stored(instance, resource_now("work"), request_id, "response_package")
+    assert package is not None, "the package is built even while the request waits for the DPO"
+    return str(package.passphrase)
 
 
 def texted_passphrase(federation, phone: str) -> str:
@@ -57,13 +58,13 @@ def texted_passphrase(federation, phone: str) -> str:
     return str(texts[-1]["text"]).split()[-1]
 
 
-def package_files(request_id: str, passphrase: str) -> dict[str, bytes]:
-    """Every file of the built package, opened with its passphrase (a wrong one fails to read)."""
-    package = resource_now("work").work_root() / request_id / "package" / "response.zip"
-    assert package.is_file(), "the package is built even while the request waits for the DPO"
-    with pyzipper.AESZipFile(package) as archive:
-        archive.setpassword(passphrase.encode())
-        return {name: archive.read(name) for name in archive.namelist()}
+def package_files(instance: dg.DagsterInstance, request_id: str, passphrase: str) -> dict[str, bytes]:
+    """Every file of the built package, opened with `passphrase` (a wrong one fails to read)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        package, _, _ = stored_package(instance, request_id, Path(tmp))
+        with pyzipper.AESZipFile(package) as archive:
+            archive.setpassword(passphrase.encode())
+            return {name: archive.read(name) for name in archive.namelist()}
 
 
 def stranger_patterns(federation, person: dict[str, Any]) -> dict[str, re.Pattern[bytes]]:
@@ -85,8 +86,9 @@ def stranger_patterns(federation, person: dict[str, Any]) -> dict[str, re.Patter
     return patterns
 
 
-def assert_nothing_of_the_stranger(federation, request_id: str, passphrase: str, person: dict[str, Any]) -> None:
-    files = package_files(request_id, passphrase)
+def assert_nothing_of_the_stranger(federation, instance: dg.DagsterInstance, request_id: str, passphrase: str,
+                                   person: dict[str, Any]) -> None:
+    files = package_files(instance, request_id, passphrase)
     assert any(name.startswith("export/") for name in files), "an empty package would prove nothing"
     patterns = stranger_patterns(federation, person)
     found = sorted({(name, label) for name, data in files.items() for label, pattern in patterns.items()
@@ -98,7 +100,7 @@ def assert_held_and_silent(federation, instance: dg.DagsterInstance, request_id:
     """Awaiting the DPO: no link mailed, no passphrase texted."""
     assert request_status(instance, request_id)["status"] == "awaiting_review"
     assert not [m for m in outbox(federation, "mail") if request_id in m["text"]]
-    passphrase = sealed_passphrase(request_id)
+    passphrase = sealed_passphrase(instance, request_id)
     assert not [s for s in outbox(federation, "sms") if passphrase in s["text"]]
 
 
@@ -109,7 +111,7 @@ def test_a_strangers_identifier_holds_the_request_and_the_package_has_none_of_th
     raw = person_ticket(federation, "impostor", identities=((kind, value),), suffix=suffix)
     request_id = launch(federation, instance, raw, suffix)
     assert_held_and_silent(federation, instance, request_id)
-    assert_nothing_of_the_stranger(federation, request_id, sealed_passphrase(request_id), stranger)
+    assert_nothing_of_the_stranger(federation, instance, request_id, sealed_passphrase(instance, request_id), stranger)
 
 
 def test_own_request_delivered_to_another_address_goes_there_with_nothing_of_the_stranger(
@@ -121,7 +123,8 @@ def test_own_request_delivered_to_another_address_goes_there_with_nothing_of_the
     mails = [m for m in outbox(federation, "mail") if request_id in m["text"]]
     assert mails and {m["to"] for m in mails} == {"attacker@example.com"}
     impostor = federation.population.case("impostor")
-    assert_nothing_of_the_stranger(federation, request_id, texted_passphrase(federation, impostor.phone), stranger)
+    assert_nothing_of_the_stranger(federation, instance, request_id, texted_passphrase(federation, impostor.phone),
+                                   stranger)
 
 
 def test_a_dpo_releasing_weak_matches_does_not_release_unbound_claims(federation, instance, stranger) -> None:
@@ -137,4 +140,5 @@ def test_a_dpo_releasing_weak_matches_does_not_release_unbound_claims(federation
     assert result.success
     assert request_status(instance, request_id)["status"] == "delivered"
     impostor = federation.population.case("impostor")
-    assert_nothing_of_the_stranger(federation, request_id, texted_passphrase(federation, impostor.phone), stranger)
+    assert_nothing_of_the_stranger(federation, instance, request_id, texted_passphrase(federation, impostor.phone),
+                                   stranger)

@@ -23,7 +23,7 @@ from sandbox.faults import parse_spec
 from sandbox.gateways.outbox import read_outbox
 
 from ..letter.test_letter_pdf import seal_status
-from .conftest import audit_trail, decision, drop, person_ticket, run_ticket
+from .conftest import audit_trail, decision, drop, person_ticket, run_ticket, stored_package
 
 
 def launch(federation, instance: dg.DagsterInstance, person: str, suffix: str) -> str:
@@ -45,14 +45,14 @@ def passphrase_for(federation, request_id: str) -> str | None:
 pytestmark = pytest.mark.usefixtures("no_faults")
 
 
-def test_full_request_is_delivered_and_the_package_opens(federation, instance) -> None:
+def test_full_request_is_delivered_and_the_package_opens(federation, instance, tmp_path: Path) -> None:
     request_id = launch(federation, instance, "demo", "-full")
     status = request_status(instance, request_id)
     assert status["status"] == "delivered"
     assert all(s["status"] == "complete" and s["records"] > 0 for s in status["systems"].values())
-    package = resource_now("work").work_root() / request_id / "package" / "response.zip"
+    package, sealed_passphrase, _ = stored_package(instance, request_id, tmp_path)
     passphrase = passphrase_for(federation, request_id)
-    assert passphrase and package.is_file()
+    assert passphrase and passphrase == sealed_passphrase and package.is_file()
     with pyzipper.AESZipFile(package) as archive:
         archive.setpassword(passphrase.encode())
         manifest = json.loads(archive.read("manifest.json"))
@@ -99,18 +99,14 @@ def test_system_down_gives_incomplete_then_rerunning_only_it_delivers(federation
         assert [m for m in outbox(federation, "mail") if request_id in m["text"]]
 
 
-def test_household_case_awaits_review_and_holds_nothing_of_the_other_adult(federation, instance) -> None:
+def test_household_case_awaits_review_and_holds_nothing_of_the_other_adult(federation, instance,
+                                                                           tmp_path: Path) -> None:
     request_id = launch(federation, instance, "household-a", "-household")
     assert request_status(instance, request_id)["status"] == "awaiting_review"
     assert not [m for m in outbox(federation, "mail") if request_id in m["text"]]
     other = federation.population.case("household-b")
     their_calls = {c.id for c in federation.population.calls if c.person_key == other.key}
-    package = resource_now("work").work_root() / request_id / "package" / "response.zip"
-    from dsar_pipeline.sealing.envelope import decrypt_bytes
-
-    work = resource_now("work")
-    passphrase = decrypt_bytes(work.store().get(f"{request_id}/passphrase.sealed"), work.key_provider(),
-                               {"request": request_id, "asset": "passphrase"}).decode()
+    package, passphrase, _ = stored_package(instance, request_id, tmp_path)
     needles = [other.personal_code, other.email, other.first_name + " " + other.last_name, *their_calls]
     with pyzipper.AESZipFile(package) as archive:
         archive.setpassword(passphrase.encode())
@@ -225,20 +221,26 @@ def test_review_records_go_out_only_in_a_rebuilt_package_the_dpo_approves(federa
     assert latest_metadata(instance, "portability_export", request_id)["records"] > before
 
 
-def test_a_rebuilt_package_is_sent_anew_and_no_passphrase_rests_after_delivery(federation, instance) -> None:
+def test_a_rebuilt_package_is_sent_anew_and_its_passphrase_rests_only_sealed(federation, instance) -> None:
     """Idempotency keys name the package: a retried send reaches the customer once, a rebuilt package
-    (new passphrase) is sent again. The sealed passphrase is gone once the SMS gateway has it."""
+    (new passphrase) is sent again. The passphrase rests nowhere but inside the sealed `response_package`
+    output (checked against Dagster's record like every step output), in no loose object and in no plaintext."""
 
     request_id = launch(federation, instance, "demo", "-rebuilt")
     assert request_status(instance, request_id)["status"] == "delivered"
     store = resource_now("work").store()
-    assert not store.exists(f"{request_id}/passphrase.sealed")
     first = passphrase_for(federation, request_id)
     approve(instance, request_id, extra=("portability_export", "response_package"))
     mails = [m for m in outbox(federation, "mail") if request_id in m["text"]]
     assert len(mails) == 2 and mails[0]["text"] != mails[1]["text"]
-    assert passphrase_for(federation, request_id) != first
-    assert not store.exists(f"{request_id}/passphrase.sealed")
+    second = passphrase_for(federation, request_id)
+    assert second != first
+    objects = store.keys(request_id)
+    assert not [key for key in objects if "passphrase" in key]
+    assert not [key for key in objects if key.startswith(f"{request_id}/staging/")], "archived: staging emptied"
+    for key in objects:
+        data = store.get(key)
+        assert first.encode() not in data and second.encode() not in data, key
 
 
 def test_an_id_card_holder_gets_a_link_to_the_cdoc_copy_that_opens_with_the_card(federation, instance) -> None:
