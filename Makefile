@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint bench bench-quick sandbox ui clean check-system
+.PHONY: install demo test lint bench bench-quick sandbox ui cluster cluster-down clean check-system
 
 # The product with its test tools and the development harness (demo, UI launcher, simulated systems):
 # a production install is `pip install .` alone.
@@ -62,5 +62,14 @@ sandbox: install
 ui: install
 	$(BIN)/dsar ui
 
+## make cluster: the production topology on this machine in the background (PostgreSQL storage, dagster-daemon,
+## the code location as a gRPC server, the webserver, DSAR_CLUSTER_WORKERS Celery workers on RabbitMQ and Redis,
+## the sandbox); `dsar demo --cluster` files a ticket into it. make cluster-down stops exactly what it started.
+cluster: install
+	@$(BIN)/dsar cluster up
+
+cluster-down:
+	@test -x $(BIN)/dsar && $(BIN)/dsar cluster down || echo "make cluster-down: nothing installed, nothing to stop"
+
 clean:
-	rm -rf .sandbox .dagster_home out .pytest_cache .ruff_cache
+	rm -rf .sandbox .dagster_home .cluster out .pytest_cache .ruff_cache

@@ -70,7 +70,15 @@ def merged_tags(each: list[dict[str, str]]) -> dict[str, str]:
             for name in sorted(names)}
 
 
-@dg.sensor(job=dsar_request_job, minimum_interval_seconds=10, default_status=dg.DefaultSensorStatus.RUNNING,
+SENSOR_INTERVAL_S = 3
+"""The inbox sensor's least interval. Dagster's daemon looks at its sensors every 5 s at most, so below that
+every look evaluates it: a ticket waits 2.5 s on average before its run is created (at 10 s it waited 5 s, a
+fifth of a request's time from ticket to delivery on the cluster). A tick with nothing new is one S3 listing
+of the inbox prefix."""
+
+
+@dg.sensor(job=dsar_request_job, minimum_interval_seconds=SENSOR_INTERVAL_S,
+           default_status=dg.DefaultSensorStatus.RUNNING,
            description="New request tickets in the inbox: validate, add the request, launch its run.")
 def ticket_inbox_sensor(context: dg.SensorEvaluationContext, work: WorkStoreResource, audit: AuditResource,
                         inbox: InboxResource, delivery_channels: DeliveryResource,

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from dsar_pipeline.intake.errors import one_line
-from harness import demo, ui
+from harness import cluster, demo, ui
 from harness.ticket_submit import add_submit
 
 DEFAULT_CONTROLLER = "enefit-ee"
@@ -25,7 +25,7 @@ def register(groups: Mapping[str, Any]) -> None:
     """Add the harness's commands: `groups[""]` is `dsar`'s own subparsers, `groups["ticket"]` the ticket group's."""
     from sandbox.cli import register as register_sandbox
 
-    for add in (demo.register, register_sandbox, ui.register):
+    for add in (demo.register, register_sandbox, ui.register, cluster.register):
         add(groups[""])
     add_example(groups["ticket"])
     add_submit(groups["ticket"])

@@ -56,6 +56,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--ticket", metavar="FILE", type=Path,
                         help="file this ticket (e.g. from `dsar ticket example`) instead of a generated one")
     parser.add_argument("--json", action="store_true", help="end with one JSON object on the last line")
+    parser.add_argument("--cluster", action="store_true",
+                        help="file the ticket into the running cluster (`make cluster`) and wait for its daemon's "
+                             "sensor and Celery workers to finish it, instead of starting a sandbox here")
     parser.set_defaults(func=run)
 
 
@@ -77,6 +80,10 @@ def run(args: argparse.Namespace) -> int:
     except DemoError as exc:
         print(f"dsar demo: error: {exc}", file=sys.stderr)
         return 2
+    if args.cluster and (args.faults or args.billing_url or args.size != 1000):
+        print("dsar demo: error: --cluster uses the running cluster's sandbox: give --faults, --size and "
+              "--billing-url to `dsar cluster up` instead", file=sys.stderr)
+        return 2
     with QuietConsole(LOG_FILE) as console:
         progress = console.err if args.json else console.out
 
@@ -89,9 +96,12 @@ def run(args: argparse.Namespace) -> int:
             print(f"dsar demo: error: {message}", file=sys.stderr, flush=True)
             return 2
 
-        say(f"starting the sandbox ({args.size} people) ... (full log: {_shown(LOG_FILE)})")
+        if args.cluster:
+            say(f"filing the ticket into the running cluster ... (full log: {_shown(LOG_FILE)})")
+        else:
+            say(f"starting the sandbox ({args.size} people) ... (full log: {_shown(LOG_FILE)})")
         try:
-            summary = _run_in_sandbox(args, say, raw_ticket)
+            summary = _run_in_cluster(args, say, raw_ticket) if args.cluster else _run_in_sandbox(args, say, raw_ticket)
         except DemoError as exc:
             return fail(str(exc))
         except Exception as exc:  # a bug: its traceback goes to the log file, one line to the user
@@ -226,19 +236,9 @@ def _person_of(raw: bytes, people: dict[str, dict[str, Any]]) -> str | None:
     return next((name for name, p in people.items() if str(p["personal_code"]) in codes), None)
 
 
-def _run_request(args: argparse.Namespace, settings: dict[str, str], say: Any,
-                 raw_ticket: bytes | None) -> dict[str, Any]:
-    from harness.embedded import prepare_home
-
-    os.environ.update(settings)
-    os.environ.update(prepare_home(DAGSTER_HOME))
-    import dagster as dg
-
-    from assets.status import request_status
-    from harness import runner
-
-    runner.start_step_server()  # preloads the pipeline while the ticket is signed and filed
-    control = settings["SANDBOX_CONTROL_URL"]
+def _file_ticket(args: argparse.Namespace, control: str, say: Any,
+                 raw_ticket: bytes | None) -> tuple[bytes, str | None]:
+    """Sign a ticket for `--person` (or take `--ticket`'s) and drop it into the inbox: its bytes and person."""
     people = {p["name"]: p for p in httpx.get(f"{control}/people", timeout=10).json()["people"]}
     if raw_ticket is not None:
         raw, person = raw_ticket, _person_of(raw_ticket, people)
@@ -253,6 +253,22 @@ def _run_request(args: argparse.Namespace, settings: dict[str, str], say: Any,
     httpx.post(f"{control}/tickets", params={"name": name}, content=raw, timeout=10).raise_for_status()
     say(f"ticket {'from ' + str(args.ticket) if raw_ticket is not None else 'for ' + repr(person)} dropped "
         "into the inbox")
+    return raw, person
+
+
+def _run_request(args: argparse.Namespace, settings: dict[str, str], say: Any,
+                 raw_ticket: bytes | None) -> dict[str, Any]:
+    from harness.embedded import prepare_home
+
+    os.environ.update(settings)
+    os.environ.update(prepare_home(DAGSTER_HOME))
+    import dagster as dg
+
+    from assets.status import request_status
+    from harness import runner
+
+    runner.start_step_server()  # preloads the pipeline while the ticket is signed and filed
+    _, person = _file_ticket(args, settings["SANDBOX_CONTROL_URL"], say, raw_ticket)
     instance = dg.DagsterInstance.get()
     tick = runner.tick(instance)
     if not tick.new_requests:
@@ -267,7 +283,13 @@ def _run_request(args: argparse.Namespace, settings: dict[str, str], say: Any,
     say(f"sensor added request {request_id}; running the request job (dagster home {DAGSTER_HOME}) ...")
     for run_request in tick.runs:
         runner.execute(instance, run_request)
-    status = request_status(instance, request_id)
+    return _summary(request_status(instance, request_id), person, settings, DAGSTER_HOME, say)
+
+
+def _summary(status: dict[str, Any], person: str | None, settings: dict[str, str], home: Path,
+             say: Any) -> dict[str, Any]:
+    """The demo's JSON contract for a request that reached its status; the package fetched through its link."""
+    request_id = status["request_id"]
     for system, state in status["systems"].items():
         say(f"  {system:<11} {state['status']}: {state['records']} records ({state['seconds']:.1f} s)")
     outbox = Path(settings["SANDBOX_OUTBOX_DIR"])
@@ -275,11 +297,52 @@ def _run_request(args: argparse.Namespace, settings: dict[str, str], say: Any,
         else (None, None, None)
     if package:
         say(f"package fetched through its link: {_shown(package)}")
-    return {"request_id": request_id, "person": person, "dagster_home": str(DAGSTER_HOME.resolve()),
+    return {"request_id": request_id, "person": person, "dagster_home": str(home.resolve()),
             "status": status["status"], "package": str(package) if package else None,
             "link_outbox": str(link_file) if link_file else None,
             "passphrase_outbox": str(passphrase_file) if passphrase_file else None,
             "systems": status["systems"]}
+
+
+CLUSTER_ENV = Path(".cluster/cluster.env")
+CLUSTER_WAIT_S = 900
+
+
+def _run_in_cluster(args: argparse.Namespace, say: Any, raw_ticket: bytes | None) -> dict[str, Any]:
+    """File the ticket into the running cluster's inbox, then wait for its daemon's sensor to take it and its
+    run (steps on the Celery workers) to end: nothing runs in this process but the waiting."""
+    if not CLUSTER_ENV.is_file():
+        raise DemoError(f"no running cluster ({CLUSTER_ENV} is missing): start one with `make cluster`")
+    from dsar_pipeline.settings import load_env_file
+
+    settings = load_env_file(CLUSTER_ENV, environ={})
+    os.environ.update(settings)
+    import dagster as dg
+
+    from assets.status import request_status
+    from dsar_pipeline.intake.request_ids import derive_request_id
+    from dsar_pipeline.settings import request_id_key
+
+    try:
+        raw, person = _file_ticket(args, settings["SANDBOX_CONTROL_URL"], say, raw_ticket)
+    except httpx.HTTPError as exc:
+        raise DemoError(f"the cluster's sandbox does not answer ({type(exc).__name__}): is the cluster up?") from None
+    ticket = json.loads(raw)
+    request_id = derive_request_id(str((ticket.get("extensions") or {}).get("controller", "")),
+                                   str(ticket.get("subject_request_id", "")), request_id_key())
+    say(f"waiting for the cluster's sensor and workers to finish request {request_id} ...")
+    deadline = time.monotonic() + CLUSTER_WAIT_S
+    with dg.DagsterInstance.get() as instance:
+        while True:
+            status = request_status(instance, request_id)
+            runs = instance.get_runs(dg.RunsFilter(tags={"dagster/partition": request_id}))
+            if status["status"] == "rejected" or (runs and all(run.is_finished for run in runs)):
+                break
+            if time.monotonic() > deadline:
+                raise DemoError(f"request {request_id} not finished after {CLUSTER_WAIT_S} s "
+                                "(see the runs in the cluster's UI and .cluster/logs)")
+            time.sleep(0.5)
+    return _summary(status, person, settings, Path(settings["DAGSTER_HOME"]), say)
 
 
 def _fetch_package(outbox: Path, request_id: str) -> tuple[Path | None, Path | None, Path | None]:

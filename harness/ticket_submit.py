@@ -24,7 +24,7 @@ from typing import Any
 MAX_TICKET_BYTES = 8 * 1024 * 1024  # as the inbox sensor (dsar_pipeline.intake.inbox.MAX_TICKET_BYTES)
 DEFAULT_ENV_FILE = Path(".sandbox/sandbox.env")
 NEEDED = ("DSAR_S3_ENDPOINT_URL", "DSAR_INBOX_BUCKET")
-SENSOR_INTERVAL_S = 10  # ticket_inbox_sensor's minimum_interval_seconds
+SENSOR_INTERVAL_S = 5  # the daemon's sensor loop (assets.ticket_inbox.SENSOR_INTERVAL_S is below it)
 
 
 class SubmitError(RuntimeError):

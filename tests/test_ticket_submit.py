@@ -120,7 +120,7 @@ def test_an_example_ticket_lands_in_the_inbox_bucket(federation, sandbox_env: Pa
     bucket, prefix = settings["DSAR_INBOX_BUCKET"], settings["DSAR_INBOX_PREFIX"]
     (key,) = [k for k in inbox_keys(settings) if f"s3://{bucket}/{k}" in result.stdout]
     assert key.startswith(prefix + "helpdesk-") and key.endswith(".json")
-    assert "within about 10 s" in result.stdout and "make ui" in result.stdout
+    assert "within about 5 s" in result.stdout and "make ui" in result.stdout
     stored = s3(settings).get_object(Bucket=bucket, Key=key)
     assert stored["Body"].read() == made.stdout.encode()
     assert stored["ContentType"] == "application/json"

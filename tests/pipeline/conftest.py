@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import socket
+import subprocess
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -147,3 +151,31 @@ def stored_package(instance: dg.DagsterInstance, request_id: str, directory: Pat
     assert package is not None, "the package is built even while the request waits for the DPO"
     zip_path, _ = fetch_package(work.store(), work.key_provider(), request_id, package, directory)
     return zip_path, package.passphrase, package
+
+
+def _rabbitmqctl(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["rabbitmqctl", "-q", *args], capture_output=True, text=True, timeout=60, check=False)
+
+
+@pytest.fixture(scope="module")
+def celery_services() -> Iterator[dict[str, str]]:
+    """RabbitMQ and Redis of this machine for Celery workers, with a RabbitMQ vhost of this module's own: no
+    other module's (or a running `make cluster`'s) worker takes its steps. DSAR_CELERY_BROKER/BACKEND."""
+    for name, port in (("RabbitMQ", 5672), ("Redis", 6379)):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=2).close()
+        except OSError as exc:
+            pytest.skip(f"{name} at 127.0.0.1:{port} unreachable ({type(exc).__name__})")
+    if shutil.which("rabbitmqctl") is None:
+        pytest.skip("rabbitmqctl not found: no vhost of its own for this module's Celery workers")
+    vhost = f"dsar-test-{uuid.uuid4().hex[:12]}"
+    made = _rabbitmqctl("add_vhost", vhost)
+    if made.returncode != 0:
+        pytest.skip(f"rabbitmqctl add_vhost failed: {made.stderr.strip()[:200]}")
+    try:
+        granted = _rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+        assert granted.returncode == 0, granted.stderr
+        yield {"DSAR_CELERY_BROKER": f"pyamqp://guest:guest@127.0.0.1:5672/{vhost}",
+               "DSAR_CELERY_BACKEND": "redis://127.0.0.1:6379/0"}
+    finally:
+        _rabbitmqctl("delete_vhost", vhost)

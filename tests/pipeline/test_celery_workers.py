@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from assets.celery_workers import QUEUE, worker_app
+from assets.celery_workers import QUEUE
 
 from .conftest import drop, person_ticket
 
@@ -24,30 +23,16 @@ pytestmark = [pytest.mark.usefixtures("no_faults"), pytest.mark.timeout(900)]
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def unreachable(host: str, port: int, name: str) -> str | None:
-    try:
-        with socket.create_connection((host, port), timeout=2):
-            return None
-    except OSError as exc:
-        return f"{name} at {host}:{port} unreachable ({type(exc).__name__})"
-
-
-def _missing() -> str | None:
-    return unreachable("127.0.0.1", 5672, "RabbitMQ") or unreachable("127.0.0.1", 6379, "Redis")
-
-
 def cluster_env(base: dict[str, str], work_dir: Path) -> dict[str, str]:
     return {**base, "DSAR_ENV": "cluster", "DSAR_WORK_DIR": str(work_dir)}
 
 
 @pytest.fixture
-def workers(pipeline_env: dict[str, str], tmp_path: Path) -> Iterator[list[Path]]:
+def workers(pipeline_env: dict[str, str], celery_services: dict[str, str], tmp_path: Path,
+            monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Path]]:
     """Two Celery workers (one process each), each on a 'host' of its own under tmp_path."""
-    if reason := _missing():
-        pytest.skip(reason)
-    os.environ.setdefault("DSAR_CELERY_BROKER", "pyamqp://guest:guest@127.0.0.1:5672//")
-    os.environ.setdefault("DSAR_CELERY_BACKEND", "redis://127.0.0.1:6379/0")
-    worker_app().control.purge()  # tasks a killed earlier run left behind belong to no run of ours
+    for name, value in celery_services.items():
+        monkeypatch.setenv(name, value)
     hosts, processes = [], []
     for number in (1, 2):
         host = tmp_path / f"worker-{number}"
