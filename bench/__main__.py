@@ -13,6 +13,7 @@ from pathlib import Path
 
 from bench import (
     avp_bench,
+    cluster_bench,
     dataset_bench,
     package_bench,
     package_rss_bench,
@@ -32,6 +33,7 @@ BENCHMARKS: dict[str, Callable[[bool], dict[str, Metric]]] = {
     "batch": pipeline_bench.run_batch,
     "package_rss": package_rss_bench.run,
     "dataset": dataset_bench.run,
+    "cluster": cluster_bench.run,
 }
 
 

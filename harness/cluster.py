@@ -64,6 +64,9 @@ def register(subparsers: Any) -> None:
                     help="processes per worker (default DSAR_CLUSTER_WORKER_SLOTS or 4)")
     up.add_argument("--size", type=int, default=1000, help="sandbox population size (default 1000)")
     up.add_argument("--faults", default="", help="sandbox faults, e.g. portal=latency:0.2")
+    up.add_argument("--sandbox-arg", action="append", default=[], metavar="ARG",
+                    help="one more argument for `dsar sandbox up`, e.g. --sandbox-arg=--avp-min-interval=0 "
+                         "(repeatable)")
     up.add_argument("--port", type=int, default=UI_PORT, help=f"webserver port (default {UI_PORT})")
     up.add_argument("--code-port", type=int, default=CODE_PORT, help=f"code location's gRPC port (default {CODE_PORT})")
     up.add_argument("--database", default=DATABASE,
@@ -84,7 +87,8 @@ def run_up(args: argparse.Namespace) -> int:
         if not args.database.replace("_", "").isalnum():
             raise ClusterError("--database must be letters, digits and underscores")
         env = start_cluster(CLUSTER, workers=args.workers, slots=args.slots, size=args.size, faults=args.faults,
-                            port=args.port, code_port=args.code_port, database=args.database)
+                            port=args.port, code_port=args.code_port, database=args.database,
+                            sandbox_args=tuple(args.sandbox_arg))
     except ClusterError as exc:
         stop_cluster(CLUSTER, quiet=True)
         print(f"dsar cluster up: error: {exc}", file=sys.stderr)
@@ -114,7 +118,7 @@ def run_restart(args: argparse.Namespace) -> int:
 
 
 def start_cluster(root: Path, *, workers: int, slots: int, size: int, faults: str, port: int, code_port: int,
-                  database: str) -> dict[str, str]:
+                  database: str, sandbox_args: tuple[str, ...] = ()) -> dict[str, str]:
     """Start every part; the settings they run with. Parts already started are recorded as they start, so a
     failure part-way leaves `stop_cluster` able to stop them."""
     for name, (host, port_) in {"PostgreSQL": POSTGRES, "RabbitMQ": BROKER, "Redis": BACKEND}.items():
@@ -125,10 +129,17 @@ def start_cluster(root: Path, *, workers: int, slots: int, size: int, faults: st
     (root / "logs").mkdir(parents=True, mode=0o700)
     parts = _Parts(root)
     sandbox_env = root / "sandbox" / "sandbox.env"
-    parts.start("sandbox", [sys.executable, "-m", "sandbox", "up", "--size", str(size), "--port-base", "0",
-                            "--state-dir", str(root / "sandbox"), "--env-file", str(sandbox_env),
-                            "--faults", faults], dict(os.environ))
-    _wait(lambda: sandbox_env.is_file(), "the sandbox", root)
+    sandbox = parts.start("sandbox", [sys.executable, "-m", "sandbox", "up", "--size", str(size), "--port-base", "0",
+                                      "--state-dir", str(root / "sandbox"), "--env-file", str(sandbox_env),
+                                      "--faults", faults, *sandbox_args], dict(os.environ))
+
+    def sandbox_ready() -> bool:
+        if sandbox.poll() is not None:
+            log = (root / "logs" / "sandbox.log").read_text(encoding="utf-8", errors="replace").strip()
+            raise ClusterError(f"the sandbox stopped: {log.splitlines()[-1] if log else 'no output'}")
+        return sandbox_env.is_file()
+
+    _wait(sandbox_ready, "the sandbox", root)
     env = _cluster_env(root, load_env_file(sandbox_env, environ={}), port, database)
     _reset_database(database)
     (root / "workspace.yaml").write_text(
@@ -203,14 +214,14 @@ class _Parts:
             json.loads(self.listing.read_text(encoding="utf-8")) if self.listing.is_file() else {})
 
     def start(self, name: str, command: list[str], env: dict[str, str], extra: dict[str, str] | None = None,
-              cwd: Path | None = None) -> int:
+              cwd: Path | None = None) -> subprocess.Popen[bytes]:
         log = (self.root / "logs" / f"{name}.log").open("ab")
         process = subprocess.Popen(command, cwd=cwd or PROJECT, env={**env, **(extra or {})}, stdout=log,
                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
         self.parts[name] = {"pid": process.pid, "command": command, "cwd": str(cwd or PROJECT),
                             "extra": extra or {}}
         self.listing.write_text(json.dumps(self.parts, indent=1), encoding="utf-8")
-        return process.pid
+        return process
 
 
 def restart_part(root: Path, name: str) -> int:
@@ -221,7 +232,7 @@ def restart_part(root: Path, name: str) -> int:
         raise ClusterError(f"no part {name!r} in a running cluster (parts: {', '.join(parts.parts) or 'none'})")
     _stop_groups({name: part["pid"]}, quiet=True)
     env = {**os.environ, **load_env_file(parts.root / "cluster.env", environ={})}
-    return parts.start(name, part["command"], env, part["extra"], cwd=Path(part["cwd"]))
+    return parts.start(name, part["command"], env, part["extra"], cwd=Path(part["cwd"])).pid
 
 
 def stop_cluster(root: Path, *, quiet: bool) -> int:
