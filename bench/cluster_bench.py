@@ -13,10 +13,12 @@ request has its final status. Without PostgreSQL, RabbitMQ or Redis the metrics 
 - `cluster_requests_per_second`: 100 tickets (quick: 10) at once, 2 workers, systems at full speed
   (`--avp-min-interval 0 --volt-rate 0`): final requests / seconds. Printed beside the multiprocess
   executor's `batch_requests_per_second` from `bench/results.json`, when that file holds one.
-- `scaleout_ratio`: 40 tickets (quick: 8) with every system answering each call 0.2 s late (billing on
-  PostgreSQL, `--billing-url`, for its latency), once with 1 worker and once with 2, the same 4 slots per
-  worker, `DSAR_BATCH_RUNS` 4 so that enough runs are in flight to need the second worker: requests/s with
-  2 workers / with 1.
+- `scaleout_ratio`: 40 tickets (quick: 6) with every system answering each call 0.2 s late (set at run time
+  with `dsar sandbox faults`; billing runs on PostgreSQL, `--billing-url`, for its latency), once with
+  worker-2 stopped and once with both, the same 4 slots per worker: requests/s with 2 workers / with 1.
+
+One cluster serves the last two (billing on PostgreSQL, systems at full speed until the latency is set);
+the full form measures `cluster_e2e_seconds` on a cluster of its own, started as `make cluster` starts it.
 """
 
 from __future__ import annotations
@@ -136,21 +138,40 @@ class BenchCluster:
         return {**base, "DSAR_CELERY_BROKER": self.broker, "DSAR_CELERY_BACKEND": "redis://127.0.0.1:6379/0",
                 **extra}
 
-    def up(self, *, workers: int, size: int, faults: str = "", sandbox_args: tuple[str, ...] = (),
-           batch_runs: int = 2) -> None:
+    def up(self, *, workers: int, size: int, sandbox_args: tuple[str, ...] = ()) -> None:
         from dsar_pipeline.settings import load_env_file
 
         watch = time.monotonic()
         command = [self.dsar, "cluster", "up", "--workers", str(workers), "--slots", "4", "--size", str(size),
-                   "--faults", faults, "--port", str(_free_port()), "--code-port", str(_free_port()),
+                   "--port", str(_free_port()), "--code-port", str(_free_port()),
                    "--database", DATABASE, *(f"--sandbox-arg={arg}" for arg in sandbox_args)]
-        done = subprocess.run(command, cwd=self.cwd, env=self.env(DSAR_BATCH_RUNS=str(batch_runs)), capture_output=True,
+        done = subprocess.run(command, cwd=self.cwd, env=self.env(), capture_output=True,
                               text=True, timeout=900, check=False)
         if done.returncode != 0:
             raise RuntimeError(f"dsar cluster up failed: {(done.stdout + done.stderr).strip()[-500:]}")
         self.settings = load_env_file(self.cwd / ".cluster" / "cluster.env", environ={})
-        say(f"cluster up ({workers} worker(s), sandbox of {size}{', ' + faults if faults else ''}) in "
+        say(f"cluster up ({workers} worker(s), sandbox of {size}) in "
             f"{time.monotonic() - watch:.1f} s")
+
+    def faults(self, spec: str) -> None:
+        done = subprocess.run([self.dsar, "sandbox", "faults", spec, "--env-file",
+                               str(self.cwd / ".cluster" / "sandbox" / "sandbox.env")], cwd=self.cwd, env=self.env(),
+                              capture_output=True, text=True, timeout=60, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"dsar sandbox faults failed: {done.stderr.strip()[-300:]}")
+
+    def worker(self, action: str, name: str = "worker-2") -> None:
+        """Stop a worker (its process group) or start it again as `up` did."""
+        import signal
+
+        if action == "stop":
+            parts = json.loads((self.cwd / ".cluster" / "processes.json").read_text(encoding="utf-8"))
+            os.killpg(parts[name]["pid"], signal.SIGTERM)
+            time.sleep(5)
+            return
+        subprocess.run([self.dsar, "cluster", "restart", name], cwd=self.cwd, env={**self.env(), **self.settings},
+                       capture_output=True, timeout=120, check=True)
+        time.sleep(5)
 
     def down(self) -> None:
         subprocess.run([self.dsar, "cluster", "down"], cwd=self.cwd, env=self.env(), capture_output=True,
@@ -216,7 +237,7 @@ class BenchCluster:
 def _child(quick: bool) -> dict[str, Any]:
     if reason := _unreachable():
         return {"skipped": reason}
-    size, repetitions, count, scale_count = (100, 1, 10, 8) if quick else (1000, 3, 100, 40)
+    size, repetitions, count, scale_count = (100, 1, 10, 6) if quick else (1000, 3, 100, 40)
     full_speed = ("--avp-min-interval", "0", "--volt-rate", "0")
     latency = ",".join(f"{name}=latency:{LATENCY_S:g}" for name in ("billing", "volt", "recordings", "portal", "avp"))
     result: dict[str, Any] = {"scale": {}}
@@ -227,14 +248,15 @@ def _child(quick: bool) -> dict[str, Any]:
                 cluster.up(workers=2, size=size)
                 cluster.demo_seconds()  # warm-up: the workers' first steps
                 result["e2e"] = {"seconds": [cluster.demo_seconds() for _ in range(repetitions)]}
-            cluster.up(workers=2, size=size, sandbox_args=full_speed)
+            cluster.up(workers=2, size=size, sandbox_args=(*full_speed, "--billing-url", PG_URL))
             if quick:
                 result["e2e"] = {"seconds": [cluster.demo_seconds()]}
             result["batch"] = cluster.batch(count, size, "rps")
-            for workers in (1, 2):
-                cluster.up(workers=workers, size=size, faults=latency, batch_runs=4,
-                           sandbox_args=("--billing-url", PG_URL))
-                result["scale"][str(workers)] = cluster.batch(scale_count, size, f"scale-{workers}")
+            cluster.faults(latency)
+            cluster.worker("stop")
+            result["scale"]["1"] = cluster.batch(scale_count, size, "scale-1")
+            cluster.worker("start")
+            result["scale"]["2"] = cluster.batch(scale_count, size, "scale-2")
         finally:
             cluster.down()
     return result
