@@ -24,18 +24,16 @@ import os
 from typing import Any
 
 import dagster as dg
-import dagster_celery.core_execution_loop
 from dagster._core.execution.retries import RetryMode
 from dagster._core.executor.in_process import InProcessExecutor
-from dagster_celery.executor import CeleryExecutor
 
 from dsar_pipeline.settings import apply_defaults
 
 RESULT_POLL_SECONDS = 0.2
 """How often the run's process asks the result backend whether its steps are done. dagster-celery's loop
 sleeps its module's `TICK_SECONDS` (1 s) between looks, which put ~0.9 s between one step's end and the
-next step's start: 8 s of a request's 26 s in the cluster. A look is one Redis read per running step."""
-dagster_celery.core_execution_loop.TICK_SECONDS = RESULT_POLL_SECONDS
+next step's start: 8 s of a request's 26 s in the cluster. A look is one Redis read per running step.
+Celery is imported only where it runs (a run's process, a worker): the embedded default never loads it."""
 
 QUEUE = "dagster"
 """dagster-celery's queue (its routing is fixed to it); steps may pick another with the `dagster-celery/queue`
@@ -66,6 +64,10 @@ def broker_and_backend() -> tuple[str, str]:
 def celery_or_in_process_executor(init_context: dg.InitExecutorContext) -> dg.Executor:
     if init_context.executor_config["in_process"]:
         return InProcessExecutor(retries=RetryMode.ENABLED)
+    import dagster_celery.core_execution_loop
+    from dagster_celery.executor import CeleryExecutor
+
+    dagster_celery.core_execution_loop.TICK_SECONDS = RESULT_POLL_SECONDS
     broker, backend = broker_and_backend()
     return CeleryExecutor(retries=RetryMode.ENABLED, broker=broker, backend=backend, config_source=celery_settings())
 
