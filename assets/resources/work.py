@@ -11,7 +11,7 @@ from dsar_pipeline.sealing.workstore import LocalWorkStore, S3WorkStore, WorkSto
 
 
 class WorkStoreResource(AwsResource):
-    """Sealed intermediates between steps, and the local folder for staging and packages (ciphertext only)."""
+    """Sealed intermediates between steps: everything one step hands to another (`package.handoff`)."""
 
     SETTINGS = (*AwsResource.SETTINGS, "work_dir", "work_bucket", "kms_key_id", "local_key_file")
     kind: str = "local"  # local | s3
@@ -26,7 +26,7 @@ class WorkStoreResource(AwsResource):
         return LocalWorkStore(Path(self.work_dir))
 
     def work_root(self) -> Path:
-        """Encrypted staging and sealed packages on the worker's disk."""
+        """The local work folder (the embedded store's root); purge also clears what older versions staged here."""
         return Path(self.work_dir).resolve()
 
     def key_provider(self) -> KeyProvider:
