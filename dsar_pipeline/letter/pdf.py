@@ -18,11 +18,13 @@ from __future__ import annotations
 import functools
 import re
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import lxml.html
+
+from .pdf_parts import KeptLayouts, LetterParts, numbering_css, split_letter
 
 if TYPE_CHECKING:
     import weasyprint
@@ -45,10 +47,13 @@ _RENDER_LOCK = threading.Lock()
 class _Printer:
     """What every letter of a process is printed with, made once (under `_RENDER_LOCK`): the parsed
     print stylesheet and one font configuration, whose fontconfig lookups and loaded faces then serve
-    every letter instead of being redone per letter (an eighth of a letter's layout time)."""
+    every letter instead of being redone per letter (an eighth of a letter's layout time); the kept
+    layouts of the Art. 15 part, and how many pages the last letter's personal part took."""
 
     stylesheet: weasyprint.CSS
     fonts: weasyprint.text.fonts.FontConfiguration
+    kept: KeptLayouts = field(default_factory=KeptLayouts)
+    personal_pages: int = 1
 
 
 @functools.cache
@@ -107,25 +112,65 @@ def _relabel(document: weasyprint.Document, entries: list[OutlineEntry]) -> None
 def render_letter_pdf(html: str, *, author: str | None = None) -> bytes:
     """The letter's HTML (``render_letter``) as PDF/A-2b bytes, with title and language from the HTML
     (``<title>``, ``<html lang>``), ``author`` (the controller) in the metadata, fonts embedded and
-    one bookmark per section heading."""
+    one bookmark per section heading. Printed in two parts (:mod:`.pdf_parts`): the person's own, laid
+    out every time, and the Art. 15 information, whose layout is reused while its text is the same."""
     try:
-        import weasyprint  # imported here: a machine without Pango fails this step with a clear line, not every import
+        # imported here: a machine without Pango fails this step with a clear line, not every import
+        import weasyprint  # noqa: F401
     except OSError as exc:  # cffi could not load libpango / libgobject
         raise PdfUnavailableError(f"WeasyPrint cannot load its system libraries ({exc.__class__.__name__}); "
                                   f"apt-get install {SYSTEM_PACKAGES}") from None
     with _RENDER_LOCK:
-        # No fetching at all: the letter is self-contained, and a value that ever slipped a URL into it must not
-        # make the pipeline read a local file or call a server while printing (fonts come from fontconfig).
-        no_fetching = weasyprint.urls.URLFetcher(allowed_protocols=())
-        printer = _printer()
-        document = weasyprint.HTML(string=html, url_fetcher=no_fetching).render(
-            stylesheets=[printer.stylesheet], font_config=printer.fonts)
+        parts = split_letter(html)
+        if parts is None:
+            document = _layout(html)
+            _relabel(document, outline_of(html))
+        else:
+            document = _joined(parts)
         if author:
             document.metadata.authors = [author]
-        _relabel(document, outline_of(html))
         pdf = document.write_pdf(pdf_variant=PDF_VARIANT)
     assert pdf is not None
     return pdf
+
+
+def _joined(parts: LetterParts) -> weasyprint.Document:
+    """Both parts laid out with one run of page numbers and joined; the caller holds `_RENDER_LOCK`."""
+    kept = _printer().kept
+    art15_pages = kept.pages(parts.art15, _numbered_layout)
+    personal_pages = _printer().personal_pages  # the last letter's: nearly always right the first time
+    personal = _numbered_layout(parts.personal, 1, personal_pages + art15_pages)
+    if len(personal.pages) != personal_pages:
+        personal_pages = _printer().personal_pages = len(personal.pages)
+        personal = _numbered_layout(parts.personal, 1, personal_pages + art15_pages)
+    _relabel(personal, outline_of(parts.personal))
+    art15 = kept.document(parts.art15, personal_pages + 1, personal_pages + art15_pages, _relabelled_layout)
+    return personal.copy([*personal.pages, *art15.pages])
+
+
+def _layout(html: str, extra_css: str = "") -> weasyprint.Document:
+    """``html`` laid out with the print stylesheet (and ``extra_css`` after it); the caller holds `_RENDER_LOCK`."""
+    import weasyprint
+
+    # No fetching at all: the letter is self-contained, and a value that ever slipped a URL into it must not
+    # make the pipeline read a local file or call a server while printing (fonts come from fontconfig).
+    no_fetching = weasyprint.urls.URLFetcher(allowed_protocols=())
+    printer = _printer()
+    stylesheets = [printer.stylesheet]
+    if extra_css:
+        stylesheets.append(weasyprint.CSS(string=extra_css, url_fetcher=no_fetching, font_config=printer.fonts))
+    return weasyprint.HTML(string=html, url_fetcher=no_fetching).render(stylesheets=stylesheets,
+                                                                      font_config=printer.fonts)
+
+
+def _numbered_layout(html: str, first: int, total: int) -> weasyprint.Document:
+    return _layout(html, numbering_css(first, total))
+
+
+def _relabelled_layout(html: str, first: int, total: int) -> weasyprint.Document:
+    document = _numbered_layout(html, first, total)
+    _relabel(document, outline_of(html))
+    return document
 
 
 __all__ = ["FONT_FAMILY", "PDF_VARIANT", "PRINT_CSS", "SYSTEM_PACKAGES", "OutlineEntry", "PdfUnavailableError",
