@@ -6,7 +6,10 @@ may carry personal values and Dagster keeps what it is given forever). Downstrea
 marker on without running.
 
 Each request's non-personal facts go onto its own partition's materialisation (one event per
-request, which Dagster writes anyway), so the DPO sees every request's state, in a batch too.
+request, which Dagster writes anyway), so the DPO sees every request's state, in a batch too. In a
+batch they travel with the results (`RequestResults.facts`) to the IO manager, which records them
+with the sealed object's hash in one call per request: each such call makes Dagster read the
+run's partitions back from its storage (three queries), so two calls per request cost twice that.
 Steps that mostly wait on other systems run a batch's requests on `workers` threads; their `step`
 must then keep no state shared between requests (e.g. build a connector per thread).
 """
@@ -54,6 +57,14 @@ class PerThread(Generic[T]):
             self._close(value)
 
 
+class RequestResults(dict[str, Any]):
+    """A batch step's results by request id, and each request's facts for its materialisation."""
+
+    def __init__(self, results: Mapping[str, Any], facts: Mapping[str, Mapping[str, Any]]) -> None:
+        super().__init__(results)
+        self.facts = dict(facts)
+
+
 def request_ids(context: dg.AssetExecutionContext) -> list[str]:
     return list(context.partition_keys)
 
@@ -64,7 +75,9 @@ def per_request(context: dg.AssetExecutionContext, inputs: Mapping[str, Any],
                 workers: int = 1) -> T | dict[str, T | StepFailed]:
     """Apply `step(request_id, inputs_of_that_request)`; a single request's exception is raised as is.
 
-    `describe` gives a request's non-personal facts: the metadata of its partition's materialisation.
+    `describe` gives a request's non-personal facts: the metadata of its partition's materialisation
+    (the step's output metadata for one request; `RequestResults.facts` for a batch, which the
+    output must then hand to the IO manager unchanged).
     """
     keys = request_ids(context)
     if len(keys) == 1:
@@ -98,11 +111,9 @@ def per_request(context: dg.AssetExecutionContext, inputs: Mapping[str, Any],
     for key in failures:
         context.log.warning(f"request {key}: {stage} failed ({results[key].error})")  # type: ignore[union-attr]
     context.log.info(f"{stage}: {len(keys)} requests, {len(failures)} failed")  # the batch's, not on a request
-    if describe:
-        for key, value in results.items():
-            facts = {"failed": f"{value.step}: {value.error}"} if isinstance(value, StepFailed) else describe(value)
-            context.add_asset_metadata(dict(facts), partition_key=key)
-    return results
+    facts = {key: {"failed": f"{value.step}: {value.error}"} if isinstance(value, StepFailed) else
+             dict(describe(value)) for key, value in results.items()} if describe else {}
+    return RequestResults(results, facts)
 
 
 def guarded(stage: str, fn: Callable[[], T]) -> T:

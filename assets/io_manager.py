@@ -49,6 +49,7 @@ class EncryptedIOManager(dg.ConfigurableIOManager):
     def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
         keys = _partition_keys(context)
         values = obj if len(keys) > 1 else {keys[0]: obj}
+        facts = getattr(obj, "facts", {}) if len(keys) > 1 else {}  # a batch's `RequestResults`
         store, provider = self.work.store(), self.work.key_provider()
         for request_id in keys:
             blob = encrypt_bytes(codec.dumps(values[request_id]), provider, _context(request_id, context.asset_key))
@@ -56,9 +57,9 @@ class EncryptedIOManager(dg.ConfigurableIOManager):
             recorded = {"uri": uri, DIGEST: hashlib.sha256(blob).hexdigest()}
             if len(keys) == 1:
                 context.add_output_metadata(recorded)
-            else:  # each request's object on its own partition's materialisation
-                context.step_context.add_asset_metadata(recorded, asset_key=context.asset_key,
-                                                        partition_key=request_id)
+            else:  # each request's object and facts on its own partition's materialisation, in one call
+                context.step_context.add_asset_metadata({**facts.get(request_id, {}), **recorded},
+                                                        asset_key=context.asset_key, partition_key=request_id)
 
     def load_input(self, context: dg.InputContext) -> Any:
         upstream = context.upstream_output

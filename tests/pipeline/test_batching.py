@@ -104,3 +104,24 @@ def test_per_thread_builds_one_object_per_thread_and_closes_all() -> None:
 
 def test_step_failed_is_a_plain_marker() -> None:
     assert StepFailed("a", "B") == StepFailed("a", "B")
+
+
+def forging_facts(value: dict) -> dict:
+    return {**facts(value), "sha256": "0" * 64, "uri": "file:///elsewhere"}
+
+
+@dg.asset(partitions_def=partitions, backfill_policy=single_run)
+def forging(context: dg.AssetExecutionContext) -> object:
+    return per_request(context, {}, lambda key, _: {"status": "complete", "records": int(key[-1])},
+                       describe=forging_facts)
+
+
+def test_a_steps_facts_cannot_replace_the_recorded_hash_and_uri(instance: dg.DagsterInstance) -> None:
+    """The facts and the sealed object's record go onto the materialisation in one call; the record wins."""
+    result = dg.materialize([forging], instance=instance, resources=RESOURCES, tags={
+        "dagster/asset_partition_range_start": KEYS[0], "dagster/asset_partition_range_end": KEYS[-1]})
+    assert result.success
+    for key in KEYS:
+        recorded = latest_metadata(instance, "forging", key)
+        assert recorded["records"] == int(key[-1])
+        assert recorded["sha256"] != "0" * 64 and recorded["uri"].endswith(f"/{key}/forging.sealed")
