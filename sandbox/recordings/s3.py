@@ -92,7 +92,9 @@ import json
 import logging
 import re
 import secrets
-from collections.abc import Callable, Iterable
+import warnings
+import weakref
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs
@@ -180,11 +182,46 @@ def create_s3_app(account: Account | None = None) -> S3Endpoint | AccountGate:
     """The WSGI app of an S3+KMS endpoint (state: this process's moto backends), serving one account's
     credentials, buckets and keys when `account` is given (the federation runs two), everything otherwise."""
     _honour_kms_digest_messages()
+    _free_deleted_objects()
     endpoint = S3Endpoint()
     if account is None:
         return endpoint
     return AccountGate(endpoint, account, lambda start_response, status, code, message: _refuse(
         start_response, status, message, code))
+
+
+class _WeakInstances:
+    """moto's class-wide list of a model's instances, holding them weakly (`append` and iteration are all
+    moto asks of it)."""
+
+    def __init__(self, made: Iterable[Any] = ()) -> None:
+        self._live: weakref.WeakSet[Any] = weakref.WeakSet(made)
+
+    def append(self, instance: Any) -> None:
+        self._live.add(instance)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(list(self._live))
+
+    def __len__(self) -> int:
+        return len(self._live)
+
+
+def _free_deleted_objects() -> None:
+    """Let moto free the objects it no longer stores.
+
+    moto 5.2 keeps every S3 object (`FakeKey`, with its bytes) it ever made in a class-wide list, for its
+    dashboard and its reset (neither exposed here), so a deleted object never left memory: the cluster
+    benchmark's work-store traffic (sealed step outputs put and purged) grew the sandbox past 20 GB until
+    the kernel stopped it. The list now holds them weakly; an object leaves memory when no bucket holds
+    any version of it (moto then closes its buffer without being asked, which it would warn about).
+    """
+    from moto.s3.models import FakeDeleteMarker, FakeKey, FakeMultipart
+
+    warnings.filterwarnings("ignore", "S3 key was not disposed of in time", ResourceWarning)
+    for model in (FakeKey, FakeMultipart, FakeDeleteMarker):
+        if not isinstance(model.instances_tracked, _WeakInstances):
+            model.instances_tracked = _WeakInstances(model.instances_tracked)
 
 
 _DIGEST_ALGORITHMS = {"ECDSA_SHA_256": (hashes.SHA256, 32), "ECDSA_SHA_384": (hashes.SHA384, 48),

@@ -446,3 +446,30 @@ def test_fault_down_refuses_connections_then_recovers(faulty: tuple[FaultBoard, 
         s3.list_objects_v2(Bucket=BUCKET, MaxKeys=1)
     board.replace([])
     assert s3.list_objects_v2(Bucket=BUCKET, MaxKeys=1)["KeyCount"] == 1
+
+
+def test_deleted_object_versions_leave_the_sandboxs_memory(s3: Any) -> None:
+    """The work bucket is versioned (Object Lock): purging a request deletes every version. moto kept each
+    object it ever made in a class-wide list, so the cluster's put-and-purge traffic grew the sandbox past
+    20 GB; now an object no bucket holds is freed."""
+    import gc
+
+    from moto.s3.models import FakeKey
+
+    def live(prefix: str) -> int:
+        gc.collect()
+        return sum(1 for key in FakeKey.instances_tracked
+                   if key.bucket_name == "dsar-work" and key.name.startswith(prefix))
+
+    body = bytes(256 * 1024)
+    for cycle in range(3):
+        prefix = f"leak-check/{cycle}/"
+        for index in range(20):
+            s3.put_object(Bucket="dsar-work", Key=f"{prefix}{index}", Body=body)
+            s3.put_object(Bucket="dsar-work", Key=f"{prefix}{index}", Body=body)  # a second version
+        assert live(prefix) == 40
+        listed = s3.list_object_versions(Bucket="dsar-work", Prefix=prefix)
+        doomed = [{"Key": v["Key"], "VersionId": v["VersionId"]} for v in listed["Versions"]]
+        s3.delete_objects(Bucket="dsar-work", Delete={"Objects": doomed, "Quiet": True})
+        assert live(prefix) == 0, "deleted versions are still held in memory"
+    assert s3.list_object_versions(Bucket="dsar-work", Prefix="leak-check/").get("Versions", []) == []
