@@ -95,6 +95,9 @@ def ticket_inbox_sensor(context: dg.SensorEvaluationContext, work: WorkStoreReso
         context.log.info(f"rejected inbox ticket #{digest}: {reason}")
         if not _callback(settings, "unknown", ref, "cancelled", reason=f"rejected: {reason}"):
             context.log.warning(f"helpdesk unreachable: rejection of ticket #{digest} not reported")
+    if tick.failed:
+        context.log.warning(f"{len(tick.failed)} tickets left in the inbox for the next tick "
+                            f"({', '.join(sorted(set(tick.failed)))})")
     now = datetime.now(UTC).replace(microsecond=0)
     received_at = now.isoformat().replace("+00:00", "Z")
     for intake in [*tick.accepted, *tick.refused]:
@@ -112,7 +115,7 @@ def ticket_inbox_sensor(context: dg.SensorEvaluationContext, work: WorkStoreReso
     all_ids = [intake.request_id for intake in [*tick.accepted, *tick.refused]]
     if not all_ids:
         return dg.SensorResult(skip_reason=f"no new tickets ({tick.duplicates} duplicates, "
-                                           f"{len(tick.rejected)} rejected)")
+                                           f"{len(tick.rejected)} rejected, {len(tick.failed)} left for the next tick)")
     tags_of = {intake.request_id: request_tags(intake, now) for intake in tick.accepted}
     one_system = {intake.request_id for intake in tick.accepted if len(load_profile(intake.controller).systems) == 1}
     return dg.SensorResult(run_requests=run_requests_for(new_ids, run_settings, tags_of, one_system),

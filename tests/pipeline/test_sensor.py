@@ -200,3 +200,61 @@ def test_a_five_system_ticket_runs_multiprocess(federation, instance) -> None:
     drop(federation, person_ticket(federation, "demo"), "five-systems")
     tick = runner.tick(instance)
     assert len(tick.runs) == 1 and not tick.runs[0].run_config
+
+
+def test_one_container_on_many_tickets_in_one_tick_serves_exactly_one_request(federation, instance) -> None:
+    """Tickets are taken side by side: a stranger's signed container replayed on five more tickets dropped
+    with the original, in the same tick, still serves one request; the others stop as replays."""
+    import json
+
+    from assets.status import latest_metadata
+
+    raw = json.loads(person_ticket(federation, "impostor", suffix="-burst"))
+    for copy in range(6):
+        ticket = dict(raw, subject_request_id=f"{raw['subject_request_id']}-{copy}")
+        drop(federation, json.dumps(ticket).encode(), f"web-burst-{copy}")
+    tick = runner.tick(instance)
+    assert len(tick.new_requests) == 6 and len(tick.runs) == 1
+    codes = sorted(latest_metadata(instance, "dsar_request", rid).get("reason_code", "")
+                   for rid in tick.new_requests)
+    assert codes.count("replayed") == 5, codes
+    assert inbox_keys(federation) == []
+
+
+def test_a_burst_of_tickets_is_taken_once_each_in_one_tick(federation, instance) -> None:
+    names = ["demo", "debtor", "latvian", "impostor"]
+    for index in range(8):
+        drop(federation, person_ticket(federation, names[index % 4], suffix=f"-many-{index}"), f"web-many-{index}")
+    tick = runner.tick(instance)
+    assert len(tick.new_requests) == len(set(tick.new_requests)) == 8
+    sealed = list(Path(os.environ["DSAR_WORK_DIR"]).rglob(TICKET_OBJECT))
+    assert {p.parent.name for p in sealed} >= set(tick.new_requests)
+    assert inbox_keys(federation) == []
+    again = runner.tick(instance)
+    assert again.new_requests == [] and again.runs == []
+
+
+def test_a_ticket_that_cannot_be_taken_now_stays_for_the_next_tick(federation, instance, monkeypatch) -> None:
+    """One ticket's failure (here its verification raising, as an unreachable OCSP responder might) leaves
+    that ticket in the inbox, takes the others, and the next tick takes it."""
+    from dsar_pipeline.intake import inbox
+
+    raws = {label: person_ticket(federation, "demo", suffix=f"-{label}") for label in ("ok-1", "stuck", "ok-2")}
+    stuck_id = parse_ticket(raws["stuck"]).request_id
+    for label, raw in raws.items():
+        drop(federation, raw, f"web-{label}")
+    real_verify = inbox.verify_ticket
+
+    def flaky(ticket, **kwargs):
+        if ticket.request_id == stuck_id:
+            raise ConnectionError("Mari Maasikas 38001085718")  # its message never reaches the log
+        return real_verify(ticket, **kwargs)
+
+    monkeypatch.setattr(inbox, "verify_ticket", flaky)
+    first = runner.tick(instance)
+    assert len(first.new_requests) == 2 and stuck_id not in first.new_requests
+    assert [key.rsplit("/", 1)[-1].removesuffix(".json") for key in inbox_keys(federation)] == ["web-stuck"]
+    assert not LocalWorkStore(Path(os.environ["DSAR_WORK_DIR"])).exists(f"{stuck_id}/{TICKET_OBJECT}")
+    monkeypatch.setattr(inbox, "verify_ticket", real_verify)
+    second = runner.tick(instance)
+    assert second.new_requests == [stuck_id] and inbox_keys(federation) == []
