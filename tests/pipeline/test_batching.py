@@ -125,3 +125,20 @@ def test_a_steps_facts_cannot_replace_the_recorded_hash_and_uri(instance: dg.Dag
         recorded = latest_metadata(instance, "forging", key)
         assert recorded["records"] == int(key[-1])
         assert recorded["sha256"] != "0" * 64 and recorded["uri"].endswith(f"/{key}/forging.sealed")
+
+
+def test_partition_metadata_goes_only_to_the_steps_own_partitions() -> None:
+    from assets.io_manager import add_partition_metadata
+
+    class OlderDagster:  # no accumulator where this Dagster keeps it: Dagster's own method is used
+        def __init__(self) -> None:
+            self.added: list[tuple] = []
+
+        def add_asset_metadata(self, metadata: dict, asset_key: object, partition_key: str) -> None:
+            self.added.append((metadata, asset_key, partition_key))
+
+    context = OlderDagster()
+    with pytest.raises(dg.DagsterInvariantViolationError):
+        add_partition_metadata(context, dg.AssetKey("collected"), "r-other", frozenset(KEYS), {"records": 1})
+    add_partition_metadata(context, dg.AssetKey("collected"), KEYS[0], frozenset(KEYS), {"records": 1})
+    assert context.added == [({"records": 1}, dg.AssetKey("collected"), KEYS[0])]
