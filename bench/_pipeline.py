@@ -140,10 +140,15 @@ class Stopwatch:
 class PeakRss:
     """The peak of the summed RSS of this process and its descendants, sampled every `interval_s` while
     in the `with` block; the trees of `excluded` pids (the sandbox: other organisations' systems) are
-    left out. A sum over processes counts pages shared after a fork once per process: an upper bound."""
+    left out. A sum over processes counts pages shared after a fork once per process: an upper bound.
+
+    Also kept, for the printout: each process's own peak RSS (`per_process`: "pid command" -> MB) and the
+    peak of the summed PSS (`peak_pss_mb`: each shared page divided among the processes that map it, the
+    shared libraries included), which is what the processes take of the machine's memory together."""
 
     def __init__(self, excluded: tuple[int, ...] = (), interval_s: float = 0.1) -> None:
-        self.excluded, self.interval_s, self.peak_mb = set(excluded), interval_s, 0.0
+        self.excluded, self.interval_s, self.peak_mb, self.peak_pss_mb = set(excluded), interval_s, 0.0, 0.0
+        self.per_process: dict[str, float] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, name="peak-rss", daemon=True)
 
@@ -160,14 +165,19 @@ class PeakRss:
 
         me = psutil.Process()
         while True:
-            total = 0
+            total = pss = 0
             for process in [me, *me.children(recursive=True)]:
                 try:
                     if process.pid in self.excluded or any(p.pid in self.excluded for p in process.parents()):
                         continue
-                    total += process.memory_info().rss
+                    memory = process.memory_full_info()
+                    label = f"{process.pid} {' '.join(process.cmdline()[1:4])[:60]}"
                 except psutil.Error:  # ended between listing and reading
                     continue
+                total += memory.rss
+                pss += getattr(memory, "pss", memory.rss)
+                self.per_process[label] = max(self.per_process.get(label, 0.0), memory.rss / 2**20)
             self.peak_mb = max(self.peak_mb, total / 2**20)
+            self.peak_pss_mb = max(self.peak_pss_mb, pss / 2**20)
             if self._stop.wait(self.interval_s):
                 return

@@ -107,7 +107,8 @@ def run(quick: bool) -> dict[str, Metric]:
     print(f"Fides 2.78.2, same shape: one request {FIDES['request_seconds']}; {FIDES['requests_per_second']}; "
           f"{FIDES['concurrent']}", flush=True)
     print(f"ours:                     one request {statistics.median(times):.2f} s; {per_second:.2f} req/s; "
-          f"{count} at once: {batch['failures']} failed; peak RSS {batch['peak_rss_mb']:.0f} MB", flush=True)
+          f"{count} at once: {batch['failures']} failed; peak RSS {batch['peak_rss_mb']:.0f} MB summed "
+          f"(PSS {batch['peak_pss_mb']:.0f} MB)", flush=True)
     print(f"  {load()}", flush=True)
     return {
         "dataset_requests_per_second": {
@@ -385,7 +386,9 @@ def _pipeline(tmp: Path, size: int, single: list[Any], batch_people: list[Any]) 
         tickets = [_signed(eid, p, "batch") for p in batch_people]
         with PeakRss(excluded=(sandbox.process.pid,)) as rss:
             batch = _batch_once(instance, tickets, control, BATCH_CONCURRENCY)
-        batch["peak_rss_mb"] = rss.peak_mb
+        batch["peak_rss_mb"], batch["peak_pss_mb"] = rss.peak_mb, rss.peak_pss_mb
+        for label, megabytes in sorted(rss.per_process.items(), key=lambda item: -item[1]):
+            say(f"peak RSS {megabytes:.0f} MB: {label}")
     finally:
         sandbox.stop()
     statuses = Counter(batch["statuses"])

@@ -35,8 +35,8 @@ def tick(instance: dg.DagsterInstance) -> Tick:
     new: list[str] = []
     for request in result.dynamic_partitions_requests or []:
         if isinstance(request, dg.AddDynamicPartitionsRequest):
-            fresh = [k for k in request.partition_keys if not instance.has_dynamic_partition(
-                request.partitions_def_name, k)]
+            known = set(instance.get_dynamic_partitions(request.partitions_def_name))  # one query, not one a key
+            fresh = [k for k in request.partition_keys if k not in known]
             instance.add_dynamic_partitions(request.partitions_def_name, fresh)
             new.extend(fresh)
     for event in result.asset_events or []:  # after the partitions: a refused request's verdict
