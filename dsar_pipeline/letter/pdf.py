@@ -135,16 +135,19 @@ def render_letter_pdf(html: str, *, author: str | None = None) -> bytes:
 
 
 def _joined(parts: LetterParts) -> weasyprint.Document:
-    """Both parts laid out with one run of page numbers and joined; the caller holds `_RENDER_LOCK`."""
-    kept = _printer().kept
-    art15_pages = kept.pages(parts.art15, _numbered_layout)
-    personal_pages = _printer().personal_pages  # the last letter's: nearly always right the first time
-    personal = _numbered_layout(parts.personal, 1, personal_pages + art15_pages)
+    """Both parts laid out with one run of page numbers and joined; the caller holds `_RENDER_LOCK`.
+
+    The Art. 15 part is numbered from the page after the personal part, which nearly always takes as
+    many pages as the last letter's (`personal_pages`); when it does not, both are laid out again."""
+    printer = _printer()
+    personal_pages = printer.personal_pages
+    art15 = printer.kept.document(parts.art15, personal_pages + 1, _relabelled_layout)
+    personal = _numbered_layout(parts.personal, 1, personal_pages + len(art15.pages))
     if len(personal.pages) != personal_pages:
-        personal_pages = _printer().personal_pages = len(personal.pages)
-        personal = _numbered_layout(parts.personal, 1, personal_pages + art15_pages)
+        personal_pages = printer.personal_pages = len(personal.pages)
+        art15 = printer.kept.document(parts.art15, personal_pages + 1, _relabelled_layout)
+        personal = _numbered_layout(parts.personal, 1, personal_pages + len(art15.pages))
     _relabel(personal, outline_of(parts.personal))
-    art15 = kept.document(parts.art15, personal_pages + 1, personal_pages + art15_pages, _relabelled_layout)
     return personal.copy([*personal.pages, *art15.pages])
 
 

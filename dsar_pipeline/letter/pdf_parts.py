@@ -84,37 +84,42 @@ def numbering_css(first: int, total: int) -> str:
 Layout = Callable[[str, int, int], "weasyprint.Document"]
 """Lays out an HTML document with its pages numbered from ``first`` of ``total``."""
 
+ART15_PAGES_GUESS = 4
+"""How many pages an Art. 15 part takes before one was laid out (the shipped profiles' take 4)."""
+
 
 class KeptLayouts:
-    """The laid-out Art. 15 parts of this process, by the SHA-256 of their HTML and their numbering;
-    also how many pages each text takes (numbering does not move the page breaks: it is in the margin)."""
+    """The laid-out Art. 15 parts of this process, by the SHA-256 of their HTML and their numbering,
+    and how many pages each text takes (numbering does not move the page breaks: it is in the margin)."""
 
     def __init__(self, size: int = KEPT_LAYOUTS) -> None:
         self.size = size
         self._documents: OrderedDict[tuple[str, int, int], weasyprint.Document] = OrderedDict()
         self._pages: OrderedDict[str, int] = OrderedDict()
+        self._last_pages = ART15_PAGES_GUESS
         self.hits = self.misses = 0
 
-    def pages(self, html: str, layout: Layout) -> int:
-        """How many pages ``html`` takes; laid out once per text."""
-        key = _digest(html)
-        if key not in self._pages:
-            self._pages[key] = len(layout(html, 1, 0).pages)
-        self._pages.move_to_end(key)
-        _trim(self._pages, self.size)
-        return self._pages[key]
-
-    def document(self, html: str, first: int, total: int, layout: Layout) -> weasyprint.Document:
-        """``html`` laid out with its pages numbered from ``first`` of ``total``: kept or laid out now."""
-        key = (_digest(html), first, total)
+    def document(self, html: str, first: int, layout: Layout) -> weasyprint.Document:
+        """``html`` laid out with its pages numbered from ``first`` to its last ("n / first - 1 + pages"):
+        kept, or laid out now. A text not seen before is laid out once with the page count of the last
+        one, and again only when it takes another number of pages."""
+        digest = _digest(html)
+        pages = self._pages.get(digest, self._last_pages)
+        key = (digest, first, first - 1 + pages)
         found = self._documents.get(key)
         if found is not None:
             self.hits += 1
             self._documents.move_to_end(key)
             return found
         self.misses += 1
-        document = layout(html, first, total)
-        self._documents[key] = document
+        document = layout(html, first, first - 1 + pages)
+        if len(document.pages) != pages:
+            pages = len(document.pages)
+            document = layout(html, first, first - 1 + pages)
+        self._pages[digest] = self._last_pages = pages
+        self._pages.move_to_end(digest)
+        self._documents[(digest, first, first - 1 + pages)] = document
+        _trim(self._pages, self.size)
         _trim(self._documents, self.size)
         return document
 
@@ -128,4 +133,4 @@ def _trim(kept: OrderedDict, size: int) -> None:
         kept.popitem(last=False)
 
 
-__all__ = ["KEPT_LAYOUTS", "KeptLayouts", "LetterParts", "numbering_css", "split_letter"]
+__all__ = ["ART15_PAGES_GUESS", "KEPT_LAYOUTS", "KeptLayouts", "LetterParts", "numbering_css", "split_letter"]

@@ -114,22 +114,44 @@ def test_a_personal_part_of_several_pages_numbers_the_art15_pages_after_it(kept:
     assert "Why we use your data." in pages[-1] and "Paragraph 159" in pages[-2]
 
 
+class Pages:
+    """A stand-in for a laid-out document: `pages` pages."""
+
+    def __init__(self, pages: int) -> None:
+        self.pages = list(range(pages))
+
+
 def test_kept_layouts_are_bounded_and_leave_oldest_first() -> None:
-    laid_out: list[str] = []
+    laid_out: list[tuple[str, int, int]] = []
 
-    class Pages:
-        def __init__(self, html: str) -> None:
-            self.pages = [html]
-
-    def layout(html: str, first: int, total: int) -> Pages:  # type: ignore[return]
-        laid_out.append(html)
-        return Pages(html)
+    def layout(html: str, first: int, total: int) -> Pages:
+        laid_out.append((html, first, total))
+        return Pages(4)
 
     kept = KeptLayouts(size=2)
     for text in ("a", "b", "a", "c", "b"):
-        kept.document(text, 2, 5, layout)  # type: ignore[arg-type]
-    assert laid_out == ["a", "b", "c", "b"]  # "a" kept when used again; "b" the oldest when "c" came
-    assert kept.document("c", 3, 5, layout).pages == ["c"] and laid_out[-1] == "c"  # other numbering: anew
+        kept.document(text, 2, layout)  # type: ignore[arg-type]
+    assert [t for t, _, _ in laid_out] == ["a", "b", "c", "b"]  # "a" kept when used again; "b" the oldest when "c" came
+    assert kept.hits == 1 and kept.misses == 4
+    kept.document("c", 3, layout)  # type: ignore[arg-type]
+    assert laid_out[-1] == ("c", 3, 6), "other numbering: laid out anew"
+
+
+def test_a_new_text_is_laid_out_once_unless_its_page_count_was_guessed_wrong() -> None:
+    laid_out: list[tuple[str, int, int]] = []
+    sizes = {"four": 4, "six": 6}
+
+    def layout(html: str, first: int, total: int) -> Pages:
+        laid_out.append((html, first, total))
+        return Pages(sizes[html])
+
+    kept = KeptLayouts()
+    assert len(kept.document("four", 2, layout).pages) == 4  # type: ignore[arg-type]
+    assert laid_out == [("four", 2, 5)]
+    kept.document("six", 2, layout)  # type: ignore[arg-type]
+    assert laid_out[1:] == [("six", 2, 5), ("six", 2, 7)], "numbered again with the right total"
+    kept.document("six", 3, layout)  # type: ignore[arg-type]
+    assert laid_out[-1] == ("six", 3, 8), "its page count is known now: one layout"
 
 
 def test_numbering_rule_takes_only_numbers() -> None:
