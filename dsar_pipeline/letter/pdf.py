@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 import lxml.html
 
-from .pdf_parts import KeptLayouts, LetterParts, numbering_css, split_letter
+from .pdf_parts import KeptLayouts, LetterParts, art15_start, numbering_css, split_letter
 
 if TYPE_CHECKING:
     import weasyprint
@@ -48,7 +48,7 @@ class _Printer:
     """What every letter of a process is printed with, made once (under `_RENDER_LOCK`): the parsed
     print stylesheet and one font configuration, whose fontconfig lookups and loaded faces then serve
     every letter instead of being redone per letter (an eighth of a letter's layout time); the kept
-    layouts of the Art. 15 part, and how many pages the last letter's personal part took."""
+    pages of Art. 15 parts, and how many pages the last letter's first part took."""
 
     stylesheet: weasyprint.CSS
     fonts: weasyprint.text.fonts.FontConfiguration
@@ -112,8 +112,8 @@ def _relabel(document: weasyprint.Document, entries: list[OutlineEntry]) -> None
 def render_letter_pdf(html: str, *, author: str | None = None) -> bytes:
     """The letter's HTML (``render_letter``) as PDF/A-2b bytes, with title and language from the HTML
     (``<title>``, ``<html lang>``), ``author`` (the controller) in the metadata, fonts embedded and
-    one bookmark per section heading. Printed in two parts (:mod:`.pdf_parts`): the person's own, laid
-    out every time, and the Art. 15 information, whose layout is reused while its text is the same."""
+    one bookmark per section heading. A letter whose Art. 15 text was printed before lays out only its
+    first part and reuses the kept Art. 15 pages (:mod:`.pdf_parts`); any other is laid out whole."""
     try:
         # imported here: a machine without Pango fails this step with a clear line, not every import
         import weasyprint  # noqa: F401
@@ -122,11 +122,14 @@ def render_letter_pdf(html: str, *, author: str | None = None) -> bytes:
                                   f"apt-get install {SYSTEM_PACKAGES}") from None
     with _RENDER_LOCK:
         parts = split_letter(html)
-        if parts is None:
+        document = _from_kept(parts) if parts is not None else None
+        if document is None:
             document = _layout(html)
             _relabel(document, outline_of(html))
-        else:
-            document = _joined(parts)
+            start = art15_start(document.pages) if parts is not None else None
+            if parts is not None and start:
+                _printer().kept.keep(parts.art15, start, document.pages[start:])
+                _printer().personal_pages = start
         if author:
             document.metadata.authors = [author]
         pdf = document.write_pdf(pdf_variant=PDF_VARIANT)
@@ -134,21 +137,27 @@ def render_letter_pdf(html: str, *, author: str | None = None) -> bytes:
     return pdf
 
 
-def _joined(parts: LetterParts) -> weasyprint.Document:
-    """Both parts laid out with one run of page numbers and joined; the caller holds `_RENDER_LOCK`.
-
-    The Art. 15 part is numbered from the page after the personal part, which nearly always takes as
-    many pages as the last letter's (`personal_pages`); when it does not, both are laid out again."""
+def _from_kept(parts: LetterParts) -> weasyprint.Document | None:
+    """The letter from its first part, laid out now, and the kept pages of its Art. 15 part; None when
+    that text was not kept after a first part of this letter's length. The caller holds `_RENDER_LOCK`."""
     printer = _printer()
-    personal_pages = printer.personal_pages
-    art15 = printer.kept.document(parts.art15, personal_pages + 1, _relabelled_layout)
-    personal = _numbered_layout(parts.personal, 1, personal_pages + len(art15.pages))
-    if len(personal.pages) != personal_pages:
-        personal_pages = printer.personal_pages = len(personal.pages)
-        art15 = printer.kept.document(parts.art15, personal_pages + 1, _relabelled_layout)
-        personal = _numbered_layout(parts.personal, 1, personal_pages + len(art15.pages))
+    counts = printer.kept.pages_after(parts.art15)  # pages before it -> its own pages
+    if not counts:
+        printer.kept.misses += 1
+        return None
+    before = printer.personal_pages if printer.personal_pages in counts else min(counts)
+    personal = _numbered_layout(parts.personal, before + counts[before])
+    if len(personal.pages) != before:  # this person's first part is longer or shorter
+        before = len(personal.pages)
+        if before not in counts:
+            printer.kept.misses += 1
+            return None
+        personal = _numbered_layout(parts.personal, before + counts[before])
+    art15 = printer.kept.find(parts.art15, before)
+    assert art15 is not None
+    printer.personal_pages = before
     _relabel(personal, outline_of(parts.personal))
-    return personal.copy([*personal.pages, *art15.pages])
+    return personal.copy([*personal.pages, *art15])
 
 
 def _layout(html: str, extra_css: str = "") -> weasyprint.Document:
@@ -166,14 +175,8 @@ def _layout(html: str, extra_css: str = "") -> weasyprint.Document:
                                                                       font_config=printer.fonts)
 
 
-def _numbered_layout(html: str, first: int, total: int) -> weasyprint.Document:
-    return _layout(html, numbering_css(first, total))
-
-
-def _relabelled_layout(html: str, first: int, total: int) -> weasyprint.Document:
-    document = _numbered_layout(html, first, total)
-    _relabel(document, outline_of(html))
-    return document
+def _numbered_layout(html: str, total: int) -> weasyprint.Document:
+    return _layout(html, numbering_css(total))
 
 
 __all__ = ["FONT_FAMILY", "PDF_VARIANT", "PRINT_CSS", "SYSTEM_PACKAGES", "OutlineEntry", "PdfUnavailableError",

@@ -1,20 +1,22 @@
 """The letter printed in two parts: the person's own first part, and the Art. 15 information, whose
-layout is kept and reused while its HTML stays the same.
+laid-out pages are kept and reused while its HTML stays the same.
 
 Why: laying a 5-page letter out is most of what printing it costs (~0.16 s of ~0.28 s), and in a
-controller's batch most letters share the Art. 15 part word for word: the same controller, language,
+controller's batch many letters share the Art. 15 part word for word: the same controller, language,
 categories found, deadline and Art. 15(4) counts give the same sections. Only the first part (the
-person's name, the request's dates, the systems' answers) is different in every letter. So the first
-part is laid out for every letter, and the Art. 15 part once per distinct text; WeasyPrint joins the
-pages of both into one document (``Document.copy``) before the PDF is written.
+person's name, the request's dates, the systems' answers) is different in every letter.
 
-What the reader sees: the Art. 15 information starts on a page of its own after the personal
-answer, and the page numbers run on across both parts ("3 / 6"): each part is laid out knowing
-where its pages start and how many the whole letter has (an extra ``@page`` rule).
+How: the print stylesheet starts the Art. 15 information on a page of its own (``#art15-1a``
+breaks before), so its pages are the same whether they follow one person's first part or another's
+of the same length. A letter whose Art. 15 text was not seen before is laid out whole, once, as any
+letter was before; its Art. 15 pages are then kept. A letter whose text was seen lays out only its
+first part, numbered to the whole letter's page count ("1 / 6"), and WeasyPrint joins those pages
+and the kept ones (``Document.copy``) before the PDF is written.
 
-Why reuse is safe: a kept layout is found only by the SHA-256 of the exact HTML it was laid out
-from (and its page numbers), so a letter can only ever get pages printed from its own text. The
-layouts live in this process's memory (a handful, least recently used first out), never on disk.
+Why reuse is safe: kept pages are found only by the SHA-256 of the exact HTML of the Art. 15 part
+and the number of pages before them, so a letter can only ever get pages printed from its own
+text, numbered for its own length. They live in this process's memory (a handful of texts, least
+recently used first out), never on disk.
 """
 
 from __future__ import annotations
@@ -22,19 +24,15 @@ from __future__ import annotations
 import copy
 import hashlib
 from collections import OrderedDict
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any
 
 import lxml.html
 
 from .blocks import SECTION_IDS
 
-if TYPE_CHECKING:
-    import weasyprint
-
 KEPT_LAYOUTS = 8
-"""How many laid-out Art. 15 parts a process keeps (a few MB each): enough for a batch's languages."""
+"""How many Art. 15 texts' pages a process keeps (a few MB each): enough for a batch's languages."""
 FIRST_ART15_SECTION = SECTION_IDS[0]
 
 
@@ -74,63 +72,52 @@ def _keep(document: lxml.html.HtmlElement, kept: range) -> str:
     return lxml.html.tostring(part, encoding="unicode", doctype="<!DOCTYPE html>")
 
 
-def numbering_css(first: int, total: int) -> str:
-    """The ``@page`` rule that numbers a part's pages from ``first`` as "n / total" (the print stylesheet's
-    own rule counts only the pages of the document it is laid out in)."""
-    return (f'@page {{ @bottom-right {{ content: counter(page) " / {int(total)}"; }} }}\n'
-            f"@page :first {{ counter-reset: page {int(first)}; }}\n")
+def numbering_css(total: int) -> str:
+    """The ``@page`` rule that numbers the first part's pages "n / total" (the print stylesheet's own rule
+    counts only the pages of the document it is laid out in)."""
+    return f'@page {{ @bottom-right {{ content: counter(page) " / {int(total)}"; }} }}\n'
 
 
-Layout = Callable[[str, int, int], "weasyprint.Document"]
-"""Lays out an HTML document with its pages numbered from ``first`` of ``total``."""
-
-ART15_PAGES_GUESS = 4
-"""How many pages an Art. 15 part takes before one was laid out (the shipped profiles' take 4)."""
+def art15_start(pages: list[Any]) -> int | None:
+    """The index of the page where the Art. 15 part starts in a letter laid out whole (its first section's
+    anchor), or None."""
+    return next((index for index, page in enumerate(pages) if FIRST_ART15_SECTION in page.anchors), None)
 
 
 class KeptLayouts:
-    """The laid-out Art. 15 parts of this process, by the SHA-256 of their HTML and their numbering,
-    and how many pages each text takes (numbering does not move the page breaks: it is in the margin)."""
+    """The laid-out pages of the Art. 15 parts this process printed, by the SHA-256 of their HTML and the
+    number of pages before them (which their page numbers count on from)."""
 
     def __init__(self, size: int = KEPT_LAYOUTS) -> None:
         self.size = size
-        self._documents: OrderedDict[tuple[str, int, int], weasyprint.Document] = OrderedDict()
-        self._pages: OrderedDict[str, int] = OrderedDict()
-        self._last_pages = ART15_PAGES_GUESS
+        self._pages: OrderedDict[str, dict[int, list[Any]]] = OrderedDict()
         self.hits = self.misses = 0
 
-    def document(self, html: str, first: int, layout: Layout) -> weasyprint.Document:
-        """``html`` laid out with its pages numbered from ``first`` to its last ("n / first - 1 + pages"):
-        kept, or laid out now. A text not seen before is laid out once with the page count of the last
-        one, and again only when it takes another number of pages."""
-        digest = _digest(html)
-        pages = self._pages.get(digest, self._last_pages)
-        key = (digest, first, first - 1 + pages)
-        found = self._documents.get(key)
-        if found is not None:
-            self.hits += 1
-            self._documents.move_to_end(key)
-            return found
-        self.misses += 1
-        document = layout(html, first, first - 1 + pages)
-        if len(document.pages) != pages:
-            pages = len(document.pages)
-            document = layout(html, first, first - 1 + pages)
-        self._pages[digest] = self._last_pages = pages
+    def find(self, art15_html: str, before: int) -> list[Any] | None:
+        """The kept pages of this Art. 15 text when it follows `before` pages, or None (counted a miss)."""
+        digest = _digest(art15_html)
+        pages = self._pages.get(digest, {}).get(before)
+        if pages is None:
+            self.misses += 1
+            return None
+        self.hits += 1
         self._pages.move_to_end(digest)
-        self._documents[(digest, first, first - 1 + pages)] = document
-        _trim(self._pages, self.size)
-        _trim(self._documents, self.size)
-        return document
+        return pages
+
+    def pages_after(self, art15_html: str) -> dict[int, int]:
+        """For each number of pages before it that this text was kept for: how many pages it takes."""
+        return {before: len(pages) for before, pages in self._pages.get(_digest(art15_html), {}).items()}
+
+    def keep(self, art15_html: str, before: int, pages: list[Any]) -> None:
+        digest = _digest(art15_html)
+        self._pages.setdefault(digest, {})[before] = list(pages)
+        self._pages.move_to_end(digest)
+        while len(self._pages) > self.size:
+            self._pages.popitem(last=False)
 
 
 def _digest(html: str) -> str:
     return hashlib.sha256(html.encode("utf-8")).hexdigest()
 
 
-def _trim(kept: OrderedDict, size: int) -> None:
-    while len(kept) > size:
-        kept.popitem(last=False)
-
-
-__all__ = ["ART15_PAGES_GUESS", "KEPT_LAYOUTS", "KeptLayouts", "LetterParts", "numbering_css", "split_letter"]
+__all__ = ["KEPT_LAYOUTS", "KeptLayouts", "LetterParts", "art15_start", "numbering_css", "split_letter"]

@@ -107,55 +107,43 @@ def test_a_personal_part_of_several_pages_numbers_the_art15_pages_after_it(kept:
     long_intro = "".join(f"<p>Paragraph {n} of a long first part.</p>" for n in range(160))
     html = (f"<!DOCTYPE html><html lang='en'><head><title>Letter</title></head><body><h1>Letter</h1>{long_intro}"
             "<section id='art15-1a'><h2>Purposes</h2><p>Why we use your data.</p></section></body></html>")
-    pages = page_texts(letter_pdf.render_letter_pdf(html))
-    assert len(pages) >= 4
-    numbers = [PAGE_NUMBER.search(text).groups() for text in pages]  # type: ignore[union-attr]
-    assert numbers == [(str(n), str(len(pages))) for n in range(1, len(pages) + 1)]
-    assert "Why we use your data." in pages[-1] and "Paragraph 159" in pages[-2]
+    for _ in ("laid out whole", "first part laid out, Art. 15 pages kept"):
+        pages = page_texts(letter_pdf.render_letter_pdf(html))
+        assert len(pages) >= 4
+        numbers = [PAGE_NUMBER.search(text).groups() for text in pages]  # type: ignore[union-attr]
+        assert numbers == [(str(n), str(len(pages))) for n in range(1, len(pages) + 1)]
+        assert "Why we use your data." in pages[-1] and "Paragraph 159" in pages[-2]
+    assert kept.misses == 1 and kept.hits == 1
 
 
-class Pages:
-    """A stand-in for a laid-out document: `pages` pages."""
-
-    def __init__(self, pages: int) -> None:
-        self.pages = list(range(pages))
-
-
-def test_kept_layouts_are_bounded_and_leave_oldest_first() -> None:
-    laid_out: list[tuple[str, int, int]] = []
-
-    def layout(html: str, first: int, total: int) -> Pages:
-        laid_out.append((html, first, total))
-        return Pages(4)
-
+def test_kept_pages_are_bounded_found_by_text_and_length_before_and_leave_oldest_first() -> None:
     kept = KeptLayouts(size=2)
-    for text in ("a", "b", "a", "c", "b"):
-        kept.document(text, 2, layout)  # type: ignore[arg-type]
-    assert [t for t, _, _ in laid_out] == ["a", "b", "c", "b"]  # "a" kept when used again; "b" the oldest when "c" came
-    assert kept.hits == 1 and kept.misses == 4
-    kept.document("c", 3, layout)  # type: ignore[arg-type]
-    assert laid_out[-1] == ("c", 3, 6), "other numbering: laid out anew"
-
-
-def test_a_new_text_is_laid_out_once_unless_its_page_count_was_guessed_wrong() -> None:
-    laid_out: list[tuple[str, int, int]] = []
-    sizes = {"four": 4, "six": 6}
-
-    def layout(html: str, first: int, total: int) -> Pages:
-        laid_out.append((html, first, total))
-        return Pages(sizes[html])
-
-    kept = KeptLayouts()
-    assert len(kept.document("four", 2, layout).pages) == 4  # type: ignore[arg-type]
-    assert laid_out == [("four", 2, 5)]
-    kept.document("six", 2, layout)  # type: ignore[arg-type]
-    assert laid_out[1:] == [("six", 2, 5), ("six", 2, 7)], "numbered again with the right total"
-    kept.document("six", 3, layout)  # type: ignore[arg-type]
-    assert laid_out[-1] == ("six", 3, 8), "its page count is known now: one layout"
+    kept.keep("a", 1, ["a1", "a2"])
+    kept.keep("b", 1, ["b1"])
+    assert kept.find("a", 1) == ["a1", "a2"] and kept.find("a", 2) is None  # after a 2-page first part: not kept
+    kept.keep("c", 1, ["c1"])  # "b" is the least recently used now
+    assert kept.find("b", 1) is None and kept.find("c", 1) == ["c1"] and kept.find("a", 1) == ["a1", "a2"]
+    assert kept.pages_after("a") == {1: 2} and kept.pages_after("b") == {}
+    assert kept.hits == 3 and kept.misses == 2
 
 
 def test_numbering_rule_takes_only_numbers() -> None:
-    assert numbering_css(3, 7) == ('@page { @bottom-right { content: counter(page) " / 7"; } }\n'
-                                   "@page :first { counter-reset: page 3; }\n")
+    assert numbering_css(7) == '@page { @bottom-right { content: counter(page) " / 7"; } }\n'
     with pytest.raises((TypeError, ValueError)):
-        numbering_css("3; } body { display: none", 7)  # type: ignore[arg-type]
+        numbering_css("7; } body { display: none")  # type: ignore[arg-type]
+
+
+def test_kept_pages_are_used_only_after_a_first_part_of_their_length(kept: KeptLayouts) -> None:
+    """The same Art. 15 text after a one-page and after a three-page first part: page numbers count on from
+    each letter's own first part, never from the length the pages were kept for."""
+    def letter(paragraphs: int) -> str:
+        intro = "".join(f"<p>Paragraph {n} of the first part.</p>" for n in range(paragraphs))
+        return (f"<!DOCTYPE html><html lang='en'><head><title>Letter</title></head><body><h1>Letter</h1>{intro}"
+                "<section id='art15-1a'><h2>Purposes</h2><p>Why we use your data.</p></section></body></html>")
+
+    for paragraphs, hits in ((2, 0), (150, 0), (150, 1), (2, 2)):
+        pages = page_texts(letter_pdf.render_letter_pdf(letter(paragraphs)))
+        numbers = [PAGE_NUMBER.search(text).groups() for text in pages]  # type: ignore[union-attr]
+        assert numbers == [(str(n), str(len(pages))) for n in range(1, len(pages) + 1)]
+        assert f"Paragraph {paragraphs - 1} " in pages[-2] and "Why we use your data." in pages[-1]
+        assert kept.hits == hits
