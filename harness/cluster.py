@@ -4,7 +4,7 @@ Every part is a process of its own, as on separate hosts, talking to the others 
 
 - instance storage: PostgreSQL at 127.0.0.1:5432, database `dsar_cluster` (created afresh by `up`), with the
   production instance configuration itself (`deploy/dagster.yaml`: queued runs and their limits, pools,
-  run monitoring, no compute logs), its batched-run limit sized to the workers (`batch_runs`: every slot);
+  run monitoring, no compute logs);
 - the code location as a gRPC server (`dagster code-server start -m assets.definitions`);
 - `dagster-daemon` (the inbox sensor, the run queue, run monitoring) and the webserver (the UI);
 - `DSAR_CLUSTER_WORKERS` Celery workers (default 2; `DSAR_CLUSTER_WORKER_SLOTS` processes each, default 4),
@@ -34,7 +34,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import yaml
 
 from dsar_pipeline.settings import load_env_file
 
@@ -141,7 +140,7 @@ def start_cluster(root: Path, *, workers: int, slots: int, size: int, faults: st
         return sandbox_env.is_file()
 
     _wait(sandbox_ready, "the sandbox", root)
-    env = _cluster_env(root, load_env_file(sandbox_env, environ={}), port, database, runs=batch_runs(workers, slots))
+    env = _cluster_env(root, load_env_file(sandbox_env, environ={}), port, database)
     _reset_database(database)
     (root / "workspace.yaml").write_text(
         f"load_from:\n  - grpc_server:\n      host: 127.0.0.1\n      port: {code_port}\n"
@@ -168,34 +167,7 @@ def start_cluster(root: Path, *, workers: int, slots: int, size: int, faults: st
     return env
 
 
-def batch_runs(workers: int, slots: int) -> int:
-    """How many batched runs the cluster runs side by side: every worker slot, unless `DSAR_BATCH_RUNS` says.
-
-    Why: a run's steps run one after another on the workers (five at once while it collects), so with
-    production's single-host limit of two batched runs a backlog kept at most a few slots busy, and a
-    second worker took nothing off the first (2 workers / 1 measured 0.89 with 40 tickets)."""
-    given = os.environ.get("DSAR_BATCH_RUNS", "").strip()
-    if given:
-        if not given.isdigit() or int(given) < 1:
-            raise ClusterError("DSAR_BATCH_RUNS must be a whole number of at least 1")
-        return int(given)
-    return workers * slots
-
-
-def instance_config(runs: int) -> str:
-    """`deploy/dagster.yaml` with its batched-run limit (`dsar/batch_size`) set to `runs`, and room for them
-    under the run limit: production's own instance, sized for this cluster's workers."""
-    config = yaml.safe_load((PROJECT / "deploy" / "dagster.yaml").read_text(encoding="utf-8"))
-    limits = config["concurrency"]["runs"]
-    for entry in limits["tag_concurrency_limits"]:
-        if entry["key"] == "dsar/batch_size":
-            entry["limit"] = runs
-    limits["max_concurrent_runs"] = max(int(limits["max_concurrent_runs"]), runs + 2)
-    return ("# deploy/dagster.yaml as `dsar cluster up` runs it: the dsar/batch_size limit set to the workers'\n"
-            "# slots (DSAR_BATCH_RUNS), the run limit raised to fit them.\n" + yaml.safe_dump(config, sort_keys=False))
-
-
-def _cluster_env(root: Path, sandbox: dict[str, str], port: int, database: str, runs: int) -> dict[str, str]:
+def _cluster_env(root: Path, sandbox: dict[str, str], port: int, database: str) -> dict[str, str]:
     """Every part's settings, written to `cluster.env` (0600) for `dsar demo --cluster` and the tests."""
     from harness.embedded import prepare_home
 
@@ -203,9 +175,8 @@ def _cluster_env(root: Path, sandbox: dict[str, str], port: int, database: str, 
     env = {**os.environ, **sandbox}
     os.environ.update(sandbox)  # the e-seals are issued by the sandbox's trust service
     env.update(prepare_home(home))
-    (home / "dagster.yaml").write_text(instance_config(runs), encoding="utf-8")  # production's own instance
-    env.update({"DSAR_ENV": "cluster", "DSAR_BATCH_RUNS": str(runs),
-                "DAGSTER_PG_HOST": POSTGRES[0], "DAGSTER_PG_PORT": str(POSTGRES[1]),
+    shutil.copyfile(PROJECT / "deploy" / "dagster.yaml", home / "dagster.yaml")  # production's own instance
+    env.update({"DSAR_ENV": "cluster", "DAGSTER_PG_HOST": POSTGRES[0], "DAGSTER_PG_PORT": str(POSTGRES[1]),
                 "DAGSTER_PG_USER": "postgres", "DAGSTER_PG_PASSWORD": "", "DAGSTER_PG_DB": database,
                 # the machine's RabbitMQ and Redis, unless the caller's environment names others (the tests
                 # give each cluster a RabbitMQ vhost of its own, so no other cluster's worker takes its steps)
