@@ -45,6 +45,11 @@ def test_each_request_of_a_batch_has_its_own_check_result(instance: dg.DagsterIn
     assert result.success
     assert {key: outcomes(instance, key) for key in KEYS} == {
         key: [key != BROKEN] for key in KEYS}
+    for key in KEYS:  # each evaluation belongs to the run that made it
+        [record] = instance.event_log_storage.get_asset_check_execution_history(
+            dg.AssetCheckKey(dg.AssetKey("collected"), "answered"), limit=10,
+            partition_filter=PartitionKeyFilter(key=key))
+        assert record.run_id == result.run_id
 
 
 def test_a_single_request_run_checks_its_own_partition(instance: dg.DagsterInstance) -> None:
