@@ -64,6 +64,7 @@ import socket
 import statistics
 import sys
 import tempfile
+import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -88,6 +89,8 @@ from bench.results import Metric
 
 SYSTEMS = ("billing", "volt", "recordings", "portal", "avp")
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+RETURNED: dict[str, float] = {}
+"""When each run's process returned (run id -> Unix time), for the batch's printout."""
 BATCH_CONCURRENCY = int(os.environ.get("BENCH_BATCH_CONCURRENCY", "2"))  # runs at once (full: the other too)
 CHILD_TIMEOUT_S = 3600
 
@@ -349,7 +352,9 @@ def _execute_all(instance: Any, runs: list[Any], concurrency: int) -> list[Any]:
         def in_process(run_request: Any) -> str:
             done = subprocess.run([sys.executable, "-m", "bench.pipeline_bench", "execute"], cwd=ROOT,
                                   input=serialize_value(run_request), stdout=subprocess.PIPE, text=True, check=True)
-            return str(json.loads(done.stdout.strip().splitlines()[-1])["run_id"])
+            run_id = str(json.loads(done.stdout.strip().splitlines()[-1])["run_id"])
+            RETURNED[run_id] = time.time()
+            return run_id
 
         with ThreadPoolExecutor(max_workers=concurrency) as pool:
             run_ids = list(pool.map(in_process, runs))
@@ -388,6 +393,7 @@ def _batch_once(instance: Any, tickets: list[dict[str, Any]], control: str, conc
     if len(tick.new_requests) != len(tickets):
         say(f"the sensor accepted {len(tick.new_requests)} of {len(tickets)} tickets ({tick.skip_reason})")
     concurrency = max(1, min(concurrency, len(tick.runs)))
+    launched = time.time()
     results = _execute_all(instance, tick.runs, concurrency)
     seconds = clock()
     statuses = Counter(request_status(instance, rid)["status"] for rid in tick.new_requests)
@@ -399,6 +405,13 @@ def _batch_once(instance: Any, tickets: list[dict[str, Any]], control: str, conc
         f"review reasons {dict(reasons)}")
     for number, record in enumerate(results, 1):
         steps = step_windows(instance, record.dagster_run.run_id, suffix="")
+        spans = list(steps.values())
+        if spans and record.start_time and record.end_time:  # where a run's time goes besides its steps
+            returned = RETURNED.get(record.dagster_run.run_id)
+            say(f"run {number}: after the tick, created at {record.create_timestamp.timestamp() - launched:.1f} s, "
+                f"started {record.start_time - launched:.1f}, first step {min(a for a, _ in spans) - launched:.1f}, "
+                f"last step ended {max(b for _, b in spans) - launched:.1f}, run ended {record.end_time - launched:.1f}"
+                + (f", process returned {returned - launched:.1f}" if returned else ""))
         say(f"run {number}: steps " + ", ".join(f"{key} {end - start:.1f}" for key, (start, end)
                                               in sorted(steps.items(), key=lambda item: item[1][0])))
     return {"count": len(tickets), "runs": len(tick.runs), "concurrency": concurrency, "seconds": seconds,
