@@ -148,6 +148,8 @@ def _read(client: Any, bucket: str, key: str, size: int) -> tuple[bytes, Ticket]
         return raw, parse_ticket(raw)
     except TicketError as exc:
         return str(exc)
+    except Exception as exc:  # a parser fault on hostile bytes: the same bytes fail again, so not a retry
+        return f"ticket could not be parsed ({type(exc).__name__})"
 
 
 def _reject(client: Any, bucket: str, key: str, name: str, tick: InboxTick, reason: str) -> None:

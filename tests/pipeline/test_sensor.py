@@ -258,3 +258,28 @@ def test_a_ticket_that_cannot_be_taken_now_stays_for_the_next_tick(federation, i
     monkeypatch.setattr(inbox, "verify_ticket", real_verify)
     second = runner.tick(instance)
     assert second.new_requests == [stuck_id] and inbox_keys(federation) == []
+
+
+def test_a_ticket_the_parser_fails_on_is_rejected_and_the_others_are_taken(federation, instance,
+                                                                           monkeypatch) -> None:
+    """A fault of the parser itself on some ticket's bytes (not a `TicketError`) would fail every tick on the
+    same bytes: that ticket is rejected with the error's type, and the tick goes on."""
+    from dsar_pipeline.intake import inbox
+
+    good = person_ticket(federation, "latvian", suffix="-beside-a-fault")
+    drop(federation, good, "web-good-2")
+    drop(federation, b'{"PARSER-FAULT": "38001085718"}', "web-crash")
+    real_parse = inbox.parse_ticket
+
+    def fragile(raw: bytes):
+        if b"PARSER-FAULT" in raw:
+            raise RecursionError("38001085718")
+        return real_parse(raw)
+
+    monkeypatch.setattr(inbox, "parse_ticket", fragile)
+    before = len(callbacks(federation))
+    tick = runner.tick(instance)
+    assert len(tick.new_requests) == 1
+    [rejection] = [c for c in callbacks(federation)[before:] if c["request_status"] == "cancelled"]
+    assert rejection["payload"]["extensions"]["reason"] == "rejected: ticket could not be parsed (RecursionError)"
+    assert inbox_keys(federation) == [] and len(inbox_keys(federation, "rejected/")) == 1
