@@ -50,6 +50,7 @@ class EncryptedIOManager(dg.ConfigurableIOManager):
         keys = _partition_keys(context)
         values = obj if len(keys) > 1 else {keys[0]: obj}
         facts = getattr(obj, "facts", {}) if len(keys) > 1 else {}  # a batch's `RequestResults`
+        targeted = frozenset(keys)
         store, provider = self.work.store(), self.work.key_provider()
         for request_id in keys:
             blob = encrypt_bytes(codec.dumps(values[request_id]), provider, _context(request_id, context.asset_key))
@@ -58,7 +59,7 @@ class EncryptedIOManager(dg.ConfigurableIOManager):
             if len(keys) == 1:
                 context.add_output_metadata(recorded)
             else:  # each request's object and facts on its own partition's materialisation
-                add_partition_metadata(context.step_context, context.asset_key, request_id, frozenset(keys),
+                add_partition_metadata(context.step_context, context.asset_key, request_id, targeted,
                                        {**facts.get(request_id, {}), **recorded})
 
     def load_input(self, context: dg.InputContext) -> Any:

@@ -91,38 +91,10 @@ def take_tickets(client: Any, settings: Mapping[str, str], store: WorkStore, key
     listed = list(_names(client, bucket, prefix, limit))
     with ThreadPoolExecutor(max_workers=max(1, min(threads, len(listed) or 1)), thread_name_prefix="intake") as pool:
         read = list(pool.map(lambda item: _read(client, bucket, *item), listed))
-        chosen: list[tuple[str, bytes, Ticket]] = []
-        seen: set[str] = set()
-        for (key, _), outcome in zip(listed, read, strict=True):
-            name = key[len(prefix):]
-            if isinstance(outcome, _Unreadable):
-                tick.failed.append(outcome.error)
-            elif isinstance(outcome, str):
-                _reject(client, bucket, key, name, tick, outcome)
-            elif outcome[1].request_id in seen:  # a second ticket of a request in this tick
-                tick.duplicates += 1
-                client.delete_object(Bucket=bucket, Key=key)
-            else:
-                seen.add(outcome[1].request_id)
-                chosen.append((key, *outcome))
-
-        def take(key: str, raw: bytes, ticket: Ticket) -> Intake | _Unreadable | None:
-            request_id = ticket.request_id
-            try:
-                if store.exists(f"{request_id}/{TICKET_OBJECT}"):
-                    intake = None
-                else:
-                    verdict = verify_ticket(ticket, trust_anchors=anchors, replay=replay, request_id=request_id)
-                    seal_ticket(store, keys, request_id, raw, verdict)
-                    intake = Intake(request_id, ticket.controller_id, ticket.subject_request_id, verdict)
-            except Exception as exc:  # this ticket only: it stays in the inbox for the next tick
-                return _Unreadable(type(exc).__name__)
-            with contextlib.suppress(Exception):  # sealed already: the next tick finds a duplicate and removes it
-                client.delete_object(Bucket=bucket, Key=key)
-            return intake
-
-        for outcome in pool.map(lambda item: take(*item), chosen):
-            if isinstance(outcome, _Unreadable):
+        chosen = _choose(client, bucket, prefix, listed, read, tick)
+        taken = pool.map(lambda item: _take(client, bucket, store, keys, replay, anchors, *item), chosen)
+        for outcome in taken:
+            if isinstance(outcome, _Failed):
                 tick.failed.append(outcome.error)
             elif outcome is None:
                 tick.duplicates += 1
@@ -132,18 +104,57 @@ def take_tickets(client: Any, settings: Mapping[str, str], store: WorkStore, key
 
 
 @dataclass(frozen=True)
-class _Unreadable:
+class _Failed:
     error: str  # the exception's type: its message may hold personal values
 
 
-def _read(client: Any, bucket: str, key: str, size: int) -> tuple[bytes, Ticket] | str | _Unreadable:
-    """The ticket at `key` and its parse; a string: why it is invalid; `_Unreadable`: not read this time."""
+def _choose(client: Any, bucket: str, prefix: str, listed: list[tuple[str, int]],
+            read: list[tuple[bytes, Ticket] | str | _Failed], tick: InboxTick) -> list[tuple[str, bytes, Ticket]]:
+    """In the inbox's order: invalid tickets rejected, a request's second ticket removed as a duplicate,
+    unread ones counted as failed; the tickets left to take, one per request."""
+    chosen: list[tuple[str, bytes, Ticket]] = []
+    seen: set[str] = set()
+    for (key, _), outcome in zip(listed, read, strict=True):
+        if isinstance(outcome, _Failed):
+            tick.failed.append(outcome.error)
+        elif isinstance(outcome, str):
+            _reject(client, bucket, key, key[len(prefix):], tick, outcome)
+        elif outcome[1].request_id in seen:  # a second ticket of a request in this tick
+            tick.duplicates += 1
+            client.delete_object(Bucket=bucket, Key=key)
+        else:
+            seen.add(outcome[1].request_id)
+            chosen.append((key, *outcome))
+    return chosen
+
+
+def _take(client: Any, bucket: str, store: WorkStore, keys: KeyProvider, replay: ReplayRegistry | None,
+          anchors: Any, key: str, raw: bytes, ticket: Ticket) -> Intake | _Failed | None:
+    """Verify, seal and remove one ticket: its intake, None when its request was sealed before (a
+    duplicate), `_Failed` when it stays in the inbox for the next tick."""
+    request_id = ticket.request_id
+    try:
+        if store.exists(f"{request_id}/{TICKET_OBJECT}"):
+            intake = None
+        else:
+            verdict = verify_ticket(ticket, trust_anchors=anchors, replay=replay, request_id=request_id)
+            seal_ticket(store, keys, request_id, raw, verdict)
+            intake = Intake(request_id, ticket.controller_id, ticket.subject_request_id, verdict)
+    except Exception as exc:  # this ticket only: it stays in the inbox for the next tick
+        return _Failed(type(exc).__name__)
+    with contextlib.suppress(Exception):  # sealed already: the next tick finds a duplicate and removes it
+        client.delete_object(Bucket=bucket, Key=key)
+    return intake
+
+
+def _read(client: Any, bucket: str, key: str, size: int) -> tuple[bytes, Ticket] | str | _Failed:
+    """The ticket at `key` and its parse; a string: why it is invalid; `_Failed`: not read this time."""
     if size > MAX_TICKET_BYTES:
         return f"ticket larger than {MAX_TICKET_BYTES} bytes"
     try:
         raw = client.get_object(Bucket=bucket, Key=key)["Body"].read(MAX_TICKET_BYTES + 1)
     except Exception as exc:
-        return _Unreadable(type(exc).__name__)
+        return _Failed(type(exc).__name__)
     try:
         return raw, parse_ticket(raw)
     except TicketError as exc:

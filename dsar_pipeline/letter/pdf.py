@@ -128,8 +128,9 @@ def render_letter_pdf(html: str, *, author: str | None = None) -> bytes:
             _relabel(document, outline_of(html))
             start = art15_start(document.pages) if parts is not None else None
             if parts is not None and start:
-                _printer().kept.keep(parts.art15, start, document.pages[start:])
-                _printer().personal_pages = start
+                printer = _printer()
+                printer.kept.keep(parts.art15, start, document.pages[start:])
+                printer.personal_pages = start
         if author:
             document.metadata.authors = [author]
         pdf = document.write_pdf(pdf_variant=PDF_VARIANT)
